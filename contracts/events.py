@@ -1,0 +1,208 @@
+"""Event schemas: every message that crosses a service boundary.
+
+All events share one envelope (`Event`) and are frozen pydantic models. A consumer decodes
+bytes with `decode_event`, which picks the class from `event_type`. Changing a field's meaning
+means a new `schema_version` (and, for an incompatible change, a new topic version).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, TypeAdapter
+
+from contracts.ids import Id, Micros, UtcDatetime, new_id, utcnow
+
+MediaType = Literal["audio", "video", "image"]
+BatchOutcome = Literal["completed", "partially_failed", "failed", "cancelled"]
+
+
+class Frozen(BaseModel):
+    """Base for every contract model: immutable, and strict about unknown fields."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Event(Frozen):
+    """The envelope every event carries.
+
+    `correlation_id` is the batch id (for a single detect, the detect's own batch id: intake
+    gives every detect a batch). `causation_id` is the event id, or the request id, that
+    caused this event.
+    """
+
+    event_id: Id = Field(default_factory=new_id)
+    event_type: str
+    schema_version: int = 1
+    occurred_at: UtcDatetime = Field(default_factory=utcnow)
+    team_id: Id
+    correlation_id: Id
+    causation_id: str | None = None
+
+
+# --- value objects carried inside events ---------------------------------------------------
+
+
+class DetectOptions(Frozen):
+    """The effective options of a batch (API.md form fields), applied to each of its files."""
+
+    callback_url: str | None = None
+    intelligence: bool = False
+    search_identity: bool = False
+    visualize: bool = True
+    audio_source_tracing: bool = False
+    frame_length: int = Field(default=2, ge=1, le=4)
+    start_region: float | None = Field(default=None, ge=0)
+    end_region: float | None = Field(default=None, ge=0)
+    max_video_secs: float | None = Field(default=None, gt=0)
+    use_llm: bool = False
+    zero_retention_mode: bool = False
+
+
+class FileSpec(Frozen):
+    """One stored, probed upload. `analysed_seconds` is what will be analysed (and billed)."""
+
+    detect_id: Id
+    filename: str
+    media_type: MediaType
+    blob_key: str
+    size_bytes: int = Field(ge=0)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    duration_seconds: float | None = Field(default=None, ge=0)
+    analysed_seconds: float | None = Field(default=None, ge=0)
+
+
+class CostLine(Frozen):
+    """The wallet's price for one file: reserved, later captured or released."""
+
+    detect_id: Id
+    filename: str
+    media_type: MediaType
+    duration_seconds: float | None = None
+    cost_micros: Micros
+
+
+# --- the events ------------------------------------------------------------------------------
+
+
+class BatchRequested(Event):
+    """Intake stored and probed every file of a batch; the wallet is asked to reserve its cost."""
+
+    event_type: Literal["BatchRequested"] = "BatchRequested"
+    batch_id: Id
+    files: tuple[FileSpec, ...] = Field(min_length=1)
+    options: DetectOptions
+
+
+class FundsReserved(Event):
+    """The whole batch's projected cost is reserved; `lines` price each file."""
+
+    event_type: Literal["FundsReserved"] = "FundsReserved"
+    batch_id: Id
+    reserved_micros: Micros
+    lines: tuple[CostLine, ...]
+
+
+class FundsRejected(Event):
+    """The wallet cannot cover the batch: the figures of the 402 answer."""
+
+    event_type: Literal["FundsRejected"] = "FundsRejected"
+    batch_id: Id
+    required_micros: Micros
+    available_micros: Micros
+    shortfall_micros: Micros
+    lines: tuple[CostLine, ...]
+
+
+class DetectRequested(Event):
+    """One file to analyse. Keyed by detect id so that detector workers share the load."""
+
+    event_type: Literal["DetectRequested"] = "DetectRequested"
+    batch_id: Id
+    detect_id: Id
+    file: FileSpec
+    options: DetectOptions
+
+
+class DetectCompleted(Event):
+    """The detector's result for one file. `result` follows the detect item's shape (API.md)."""
+
+    event_type: Literal["DetectCompleted"] = "DetectCompleted"
+    batch_id: Id
+    detect_id: Id
+    media_type: MediaType
+    analysed_seconds: float | None = Field(default=None, ge=0)
+    result: dict[str, JsonValue]
+
+
+class DetectFailed(Event):
+    """A file could not be analysed; `error_message` is shown to the client as is."""
+
+    event_type: Literal["DetectFailed"] = "DetectFailed"
+    batch_id: Id
+    detect_id: Id
+    error_code: str
+    error_message: str
+
+
+class BatchTerminal(Event):
+    """Every detect of a batch is terminal (or the batch was cancelled)."""
+
+    event_type: Literal["BatchTerminal"] = "BatchTerminal"
+    batch_id: Id
+    status: BatchOutcome
+    total_files: int = Field(ge=0)
+    completed_count: int = Field(ge=0)
+    failed_count: int = Field(ge=0)
+    callback_url: str | None = None
+
+
+class BatchAbandoned(Event):
+    """The client never got a 202 (the wallet did not answer in time): release any reservation."""
+
+    event_type: Literal["BatchAbandoned"] = "BatchAbandoned"
+    batch_id: Id
+    reason: str
+
+
+AnyEvent = Annotated[
+    BatchRequested
+    | FundsReserved
+    | FundsRejected
+    | DetectRequested
+    | DetectCompleted
+    | DetectFailed
+    | BatchTerminal
+    | BatchAbandoned,
+    Field(discriminator="event_type"),
+]
+
+EVENT_TYPES: tuple[type[Event], ...] = (
+    BatchRequested,
+    FundsReserved,
+    FundsRejected,
+    DetectRequested,
+    DetectCompleted,
+    DetectFailed,
+    BatchTerminal,
+    BatchAbandoned,
+)
+
+_ANY_EVENT: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)
+
+
+def decode_event(data: bytes | str) -> Event:
+    """Parse one serialized event; raises `pydantic.ValidationError` on anything malformed."""
+    event: Event = _ANY_EVENT.validate_json(data)
+    return event
+
+
+def decode_event_dict(data: Mapping[str, Any]) -> Event:
+    """Parse an event from its JSON-compatible dict form (as stored in `events.payload`)."""
+    event: Event = _ANY_EVENT.validate_python(data)
+    return event
+
+
+def encode_event(event: Event) -> bytes:
+    return event.model_dump_json().encode()

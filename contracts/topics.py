@@ -1,0 +1,77 @@
+"""Topic names, which event goes where, and how it is keyed.
+
+Topics are named `verity.<area>.v1`. The partition key keeps each batch's events in order;
+DetectRequested alone is keyed by detect id, so that the files of one batch spread over all
+detector workers. `ROUTES` is the single source of truth for producers, consumers and the
+AsyncAPI document.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from contracts import events as ev
+
+BATCHES = "verity.batches.v1"
+WALLET = "verity.wallet.v1"
+DETECT_REQUESTS = "verity.detect-requests.v1"
+DETECT_RESULTS = "verity.detect-results.v1"
+
+ALL_TOPICS: tuple[str, ...] = (BATCHES, WALLET, DETECT_REQUESTS, DETECT_RESULTS)
+
+
+def dead_letter_topic(group_id: str) -> str:
+    """Each consumer group has its own dead-letter topic, so one group's poison is its own."""
+    return f"verity.dlq.{group_id}.v1"
+
+
+def _by_batch(event: ev.Event) -> str:
+    return event.correlation_id
+
+
+def _by_detect(event: ev.Event) -> str:
+    assert isinstance(event, ev.DetectRequested)
+    return event.detect_id
+
+
+@dataclass(frozen=True)
+class Route:
+    event_type: type[ev.Event]
+    topic: str
+    key: Callable[[ev.Event], str]
+    key_doc: str
+    producer: str
+    consumers: tuple[str, ...]
+
+
+ROUTES: dict[type[ev.Event], Route] = {
+    r.event_type: r
+    for r in (
+        Route(ev.BatchRequested, BATCHES, _by_batch, "batch id", "intake", ("wallet",)),
+        Route(ev.FundsReserved, WALLET, _by_batch, "batch id", "wallet", ("intake",)),
+        Route(ev.FundsRejected, WALLET, _by_batch, "batch id", "wallet", ("intake",)),
+        Route(
+            ev.DetectRequested, DETECT_REQUESTS, _by_detect, "detect id", "intake", ("detector",)
+        ),
+        Route(
+            ev.DetectCompleted,
+            DETECT_RESULTS,
+            _by_batch,
+            "batch id",
+            "detector",
+            ("intake", "wallet"),
+        ),
+        Route(
+            ev.DetectFailed, DETECT_RESULTS, _by_batch, "batch id", "detector", ("intake", "wallet")
+        ),
+        Route(ev.BatchTerminal, BATCHES, _by_batch, "batch id", "intake", ("notifier", "wallet")),
+        Route(ev.BatchAbandoned, BATCHES, _by_batch, "batch id", "intake", ("wallet",)),
+    )
+}
+
+
+def route(event: ev.Event) -> tuple[str, str]:
+    """The (topic, partition key) an event is published with."""
+    r = ROUTES[type(event)]
+    return r.topic, r.key(event)

@@ -1,0 +1,124 @@
+"""Blob storage for uploads and artifacts, behind a small interface.
+
+The filesystem implementation writes to a temporary file in the target directory and renames
+it into place, so a reader never sees a half-written blob and a failed upload leaves nothing.
+An S3-compatible backend can implement the same protocol.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import re
+import uuid
+from collections.abc import AsyncIterable, AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+_KEY = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*(/[A-Za-z0-9_-][A-Za-z0-9_.-]*)*$")
+CHUNK_SIZE = 1 << 20
+
+
+class BlobError(Exception):
+    pass
+
+
+class BlobNotFoundError(BlobError):
+    pass
+
+
+class BlobTooLargeError(BlobError):
+    """The stream passed its byte limit; nothing was stored."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"blob exceeds {limit} bytes")
+        self.limit = limit
+
+
+@dataclass(frozen=True)
+class BlobInfo:
+    key: str
+    size: int
+    sha256: str
+
+
+class BlobStore(Protocol):
+    async def write(
+        self, key: str, chunks: AsyncIterable[bytes], *, max_bytes: int | None = None
+    ) -> BlobInfo: ...
+    def read(self, key: str, *, chunk_size: int = CHUNK_SIZE) -> AsyncIterator[bytes]: ...
+    async def delete(self, key: str) -> bool: ...
+    async def exists(self, key: str) -> bool: ...
+
+
+def check_key(key: str) -> str:
+    """Keys are relative slash-separated names; no '..', no absolute paths, no hidden files."""
+    if not _KEY.fullmatch(key) or len(key) > 512:
+        raise BlobError(f"invalid blob key {key!r}")
+    return key
+
+
+class FilesystemBlobStore:
+    def __init__(self, root: Path) -> None:
+        self._root = root.resolve()
+        self._root.mkdir(parents=True, exist_ok=True)
+
+    def path(self, key: str) -> Path:
+        return self._root / check_key(key)
+
+    async def write(
+        self, key: str, chunks: AsyncIterable[bytes], *, max_bytes: int | None = None
+    ) -> BlobInfo:
+        """Stream `chunks` into `key` atomically, hashing and counting as it goes.
+
+        Raises BlobTooLargeError as soon as more than `max_bytes` arrived, without reading further.
+        """
+        target = self.path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.part")
+        digest = hashlib.sha256()
+        size = 0
+        f = await asyncio.to_thread(open, tmp, "wb")
+        try:
+            async for chunk in chunks:
+                size += len(chunk)
+                if max_bytes is not None and size > max_bytes:
+                    raise BlobTooLargeError(max_bytes)
+                digest.update(chunk)
+                await asyncio.to_thread(f.write, chunk)
+            await asyncio.to_thread(_flush_and_sync, f)
+            f.close()
+            await asyncio.to_thread(os.replace, tmp, target)
+        except BaseException:
+            f.close()
+            tmp.unlink(missing_ok=True)
+            raise
+        return BlobInfo(key, size, digest.hexdigest())
+
+    async def read(self, key: str, *, chunk_size: int = CHUNK_SIZE) -> AsyncIterator[bytes]:
+        try:
+            f = await asyncio.to_thread(open, self.path(key), "rb")
+        except FileNotFoundError as exc:
+            raise BlobNotFoundError(key) from exc
+        try:
+            while chunk := await asyncio.to_thread(f.read, chunk_size):
+                yield chunk
+        finally:
+            f.close()
+
+    async def delete(self, key: str) -> bool:
+        try:
+            await asyncio.to_thread(self.path(key).unlink)
+        except FileNotFoundError:
+            return False
+        return True
+
+    async def exists(self, key: str) -> bool:
+        return await asyncio.to_thread(self.path(key).is_file)
+
+
+def _flush_and_sync(f: BinaryIO) -> None:
+    f.flush()
+    os.fsync(f.fileno())

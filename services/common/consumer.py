@@ -1,0 +1,171 @@
+"""Kafka consumers with safe defaults, built on FastStream.
+
+Every subscription made through `subscribe`:
+- has an explicit group id and commits only after the handler returned (NACK_ON_ERROR: an
+  exception seeks back, so nothing is committed past an unprocessed message);
+- decodes bytes itself, so a malformed message reaches our error path instead of failing
+  inside FastStream's JSON guessing;
+- retries a failing handler a bounded number of times, then publishes the message to the
+  group's dead-letter topic (`contracts.topics.dead_letter_topic`) and commits, so one poison
+  message cannot stall its partition. If even the dead-letter publish fails, the message is
+  not committed and comes back;
+- continues the producer's trace from the message headers.
+
+Handlers receive decoded events and must be idempotent (see `with_inbox`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream.message import StreamMessage
+from faststream.middlewares import AckPolicy
+from opentelemetry import trace
+from pydantic import ValidationError
+
+from contracts import headers as h
+from contracts.events import Event, decode_event
+from contracts.topics import dead_letter_topic
+from services.common import inbox
+from services.common.db import Conn, Pool
+from services.common.telemetry import context_from_headers
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer(__name__)
+
+Handler = Callable[[Event], Awaitable[None]]
+Effect = Callable[[Conn, Event], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """In-process retries before dead-lettering. Keep the total far below max_poll_interval."""
+
+    attempts: int = 4
+    first_backoff: float = 0.2
+    max_backoff: float = 5.0
+
+    def backoff(self, attempt: int) -> float:
+        return float(min(self.max_backoff, self.first_backoff * 2 ** (attempt - 1)))
+
+
+def make_broker(bootstrap: str, *, client_id: str) -> KafkaBroker:
+    """A broker whose producer (used for dead letters) is durable: acks=all, idempotent.
+
+    Topics are created by `ensure_topics` with their real partition counts, never implicitly
+    by a subscriber with one partition.
+    """
+    return KafkaBroker(
+        bootstrap,
+        client_id=client_id,
+        acks="all",
+        enable_idempotence=True,
+        allow_auto_create_topics=False,
+        logger=logging.getLogger(f"faststream.{client_id}"),
+        graceful_timeout=30.0,
+    )
+
+
+async def _raw(msg: StreamMessage[Any]) -> bytes:
+    """FastStream decoder that leaves the body alone: decoding is ours to do and to fail."""
+    body: bytes = msg.body
+    return body
+
+
+def subscribe(
+    broker: KafkaBroker,
+    topics: tuple[str, ...],
+    group_id: str,
+    handler: Handler,
+    *,
+    retry: RetryPolicy = RetryPolicy(),
+    max_poll_interval_ms: int = 300_000,
+) -> None:
+    """Register `handler` for every event on `topics`, in consumer group `group_id`."""
+    dlq = dead_letter_topic(group_id)
+
+    async def dead_letter(msg: KafkaMessage, reason: str, error: str, attempts: int) -> None:
+        record = msg.raw_message
+        assert not isinstance(record, tuple)
+        passthrough = {k: v.decode(errors="replace") for k, v in record.headers or ()}
+        await broker.publish(
+            record.value or b"",
+            dlq,
+            key=record.key,
+            headers={
+                **passthrough,
+                h.DLQ_REASON: reason,
+                h.DLQ_ERROR: error[:2000],
+                h.DLQ_SOURCE_TOPIC: record.topic,
+                h.DLQ_SOURCE_PARTITION: str(record.partition),
+                h.DLQ_SOURCE_OFFSET: str(record.offset),
+                h.DLQ_GROUP: group_id,
+                h.DLQ_ATTEMPTS: str(attempts),
+            },
+        )
+        log.error(
+            "message dead-lettered",
+            extra={
+                "fields": {
+                    "group": group_id,
+                    "topic": record.topic,
+                    "reason": reason,
+                    "partition": record.partition,
+                    "offset": record.offset,
+                }
+            },
+        )
+
+    async def on_message(body: bytes, msg: KafkaMessage) -> None:
+        record = msg.raw_message
+        assert not isinstance(record, tuple)
+        parent = context_from_headers(record.headers or ())
+        with tracer.start_as_current_span(
+            f"{record.topic} process", context=parent, kind=trace.SpanKind.CONSUMER
+        ) as span:
+            span.set_attribute("messaging.consumer.group.name", group_id)
+            try:
+                event = decode_event(body)
+            except ValidationError as exc:
+                await dead_letter(msg, "undecodable", str(exc), 0)
+                return
+            span.set_attribute("verity.event_id", event.event_id)
+            for attempt in range(1, retry.attempts + 1):
+                try:
+                    await handler(event)
+                    return
+                except Exception as exc:  # any failure is retried, then dead-lettered
+                    if attempt == retry.attempts:
+                        await dead_letter(msg, "handler-failed", repr(exc), attempt)
+                        return
+                    log.warning(
+                        "handler failed, retrying",
+                        exc_info=True,
+                        extra={"fields": {"group": group_id, "attempt": attempt}},
+                    )
+                    await asyncio.sleep(retry.backoff(attempt))
+
+    broker.subscriber(
+        *topics,
+        group_id=group_id,
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        decoder=_raw,
+        auto_offset_reset="earliest",
+        max_poll_interval_ms=max_poll_interval_ms,
+    )(on_message)
+
+
+def with_inbox(pool: Pool, group_id: str, effect: Effect) -> Handler:
+    """Run `effect` in one transaction with the group's inbox mark: a redelivery is a no-op."""
+
+    async def handle(event: Event) -> None:
+        async with pool.acquire() as conn, conn.transaction():
+            if await inbox.claim(conn, group_id, event.event_id):
+                await effect(conn, event)
+
+    return handle

@@ -1,0 +1,167 @@
+"""The transactional outbox: events leave a service only through rows written with its state.
+
+`enqueue` runs inside the caller's transaction. `OutboxRelay` publishes rows in id order with an
+idempotent, acks=all producer and deletes them only after the broker acknowledged them. A relay
+killed between publish and delete publishes those rows again on restart: duplicates are
+possible, loss is not, and consumers dedupe by event id (see `inbox`). One relay per schema
+holds an advisory lock, so rows of one key are never published out of order by two relays.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+
+from aiokafka import AIOKafkaProducer
+from opentelemetry import propagate
+
+from contracts import headers as h
+from contracts.events import Event, encode_event
+from contracts.topics import route
+from services.common.db import Conn, Pool, check_schema_name
+
+log = logging.getLogger(__name__)
+
+
+def notify_channel(schema: str) -> str:
+    return f"verity_outbox_{check_schema_name(schema)}"
+
+
+async def enqueue(conn: Conn, events: Sequence[Event]) -> None:
+    """Queue events for publication; they leave only if the caller's transaction commits.
+
+    The current trace context is stored with each row so that consumers continue the trace of
+    the request that caused the event.
+    """
+    if not events:
+        return
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    rows = []
+    for event in events:
+        topic, key = route(event)
+        row_headers = {
+            h.EVENT_ID: event.event_id,
+            h.EVENT_TYPE: event.event_type,
+            h.SCHEMA_VERSION: str(event.schema_version),
+            h.CONTENT_TYPE: h.JSON,
+            **carrier,
+        }
+        rows.append(
+            (topic, key, event.event_id, event.event_type, encode_event(event), row_headers)
+        )
+    await conn.executemany(
+        "INSERT INTO outbox (topic, key, event_id, event_type, payload, headers)"
+        " VALUES ($1, $2, $3, $4, $5, $6)",
+        rows,
+    )
+    schema = await conn.fetchval("SELECT current_schema()")
+    await conn.execute("SELECT pg_notify($1, '')", notify_channel(schema))
+
+
+def kafka_producer(bootstrap: str, **overrides: object) -> AIOKafkaProducer:
+    """The producer every Verity service publishes with: durable and ordered per partition."""
+    config: dict[str, object] = {
+        "bootstrap_servers": bootstrap,
+        "acks": "all",
+        "enable_idempotence": True,
+        "linger_ms": 5,
+        "request_timeout_ms": 30_000,
+    }
+    config.update(overrides)
+    return AIOKafkaProducer(**config)
+
+
+class OutboxRelay:
+    """Moves outbox rows of one schema to Kafka, in order, until stopped."""
+
+    def __init__(
+        self,
+        pool: Pool,
+        schema: str,
+        producer: AIOKafkaProducer,
+        *,
+        batch_size: int = 500,
+        poll_interval: float = 1.0,
+    ) -> None:
+        self._pool = pool
+        self._schema = check_schema_name(schema)
+        self._producer = producer
+        self._batch_size = batch_size
+        self._poll_interval = poll_interval
+        self._wakeup = asyncio.Event()
+        self.published = 0
+
+    async def relay_once(self) -> int:
+        """Publish one batch of pending rows; returns how many were published and deleted."""
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT id, topic, key, payload, headers FROM outbox ORDER BY id LIMIT $1",
+                self._batch_size,
+            )
+            if not rows:
+                return 0
+            pending = [
+                await self._producer.send(
+                    r["topic"],
+                    value=r["payload"],
+                    key=r["key"].encode(),
+                    headers=[(k, v.encode()) for k, v in r["headers"].items()],
+                )
+                for r in rows
+            ]
+            await asyncio.gather(*pending)  # every row acknowledged by all in-sync replicas
+            await conn.execute(
+                "DELETE FROM outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in rows]
+            )
+        self.published += len(rows)
+        return len(rows)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Relay until `stop` is set. Woken by NOTIFY on commit, polls as a fallback."""
+        async with self._pool.acquire() as lock_conn:
+            while not stop.is_set():
+                locked = await lock_conn.fetchval(
+                    "SELECT pg_try_advisory_lock(hashtext($1))", f"outbox-relay:{self._schema}"
+                )
+                if locked:
+                    break
+                await _wait(stop, self._poll_interval)
+            if stop.is_set():
+                return
+            await lock_conn.add_listener(notify_channel(self._schema), self._on_notify)
+            try:
+                while not stop.is_set():
+                    self._wakeup.clear()
+                    try:
+                        if await self.relay_once() == self._batch_size:
+                            continue  # more waiting: do not sleep
+                    except Exception:
+                        log.exception("outbox relay batch failed; retrying")
+                        await _wait(stop, self._poll_interval)
+                        continue
+                    waiter = asyncio.ensure_future(self._wakeup.wait())
+                    stopper = asyncio.ensure_future(stop.wait())
+                    await asyncio.wait(
+                        {waiter, stopper},
+                        timeout=self._poll_interval,
+                        return_when=asyncio.FIRST_COMPLETED,
+                    )
+                    waiter.cancel()
+                    stopper.cancel()
+            finally:
+                with contextlib.suppress(Exception):
+                    await lock_conn.remove_listener(notify_channel(self._schema), self._on_notify)
+                    await lock_conn.execute(
+                        "SELECT pg_advisory_unlock(hashtext($1))", f"outbox-relay:{self._schema}"
+                    )
+
+    def _on_notify(self, *_: object) -> None:
+        self._wakeup.set()
+
+
+async def _wait(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)

@@ -1,0 +1,55 @@
+"""Fixtures shared by all tests: real infrastructure, isolated per test by names."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+
+import pytest
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from services.common.db import Pool, common_migrations, create_pool, migrate
+from tests.support.infra import Infra, ensure_infra
+
+
+@pytest.fixture(scope="session")
+def infra() -> Iterator[Infra]:
+    started = ensure_infra()
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+@pytest.fixture
+async def schema_pool(infra: Infra) -> AsyncIterator[tuple[str, Pool]]:
+    """A fresh schema with the common tables (events, outbox, inbox), dropped afterwards."""
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    pool = await create_pool(infra.database_url, schema, max_size=8)
+    await migrate(pool, schema, common_migrations())
+    try:
+        yield schema, pool
+    finally:
+        async with pool.acquire() as conn:
+            await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        await pool.close()
+
+
+TopicFactory = Callable[..., Awaitable[str]]
+
+
+@pytest.fixture
+async def new_topic(infra: Infra) -> AsyncIterator[TopicFactory]:
+    """Create uniquely named topics: `await new_topic("orders", partitions=3)`."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap)
+    await admin.start()
+
+    async def create(prefix: str = "t", *, partitions: int = 1) -> str:
+        name = f"test.{prefix}.{uuid.uuid4().hex[:12]}"
+        await admin.create_topics([NewTopic(name, partitions, 1)])
+        return name
+
+    try:
+        yield create
+    finally:
+        await admin.close()
