@@ -12,14 +12,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from aiokafka import AIOKafkaProducer
 from opentelemetry import propagate
 
 from contracts import headers as h
 from contracts.events import Event, encode_event
-from contracts.topics import route
+from contracts.topics import route as contract_route
 from services.common.db import Conn, Pool, check_schema_name
 
 log = logging.getLogger(__name__)
@@ -29,11 +29,14 @@ def notify_channel(schema: str) -> str:
     return f"verity_outbox_{check_schema_name(schema)}"
 
 
-async def enqueue(conn: Conn, events: Sequence[Event]) -> None:
+Router = Callable[[Event], tuple[str, str]]
+
+
+async def enqueue(conn: Conn, events: Sequence[Event], *, route: Router = contract_route) -> None:
     """Queue events for publication; they leave only if the caller's transaction commits.
 
     The current trace context is stored with each row so that consumers continue the trace of
-    the request that caused the event.
+    the request that caused the event. `route` picks (topic, key); tests pass their own.
     """
     if not events:
         return
@@ -142,15 +145,7 @@ class OutboxRelay:
                         log.exception("outbox relay batch failed; retrying")
                         await _wait(stop, self._poll_interval)
                         continue
-                    waiter = asyncio.ensure_future(self._wakeup.wait())
-                    stopper = asyncio.ensure_future(stop.wait())
-                    await asyncio.wait(
-                        {waiter, stopper},
-                        timeout=self._poll_interval,
-                        return_when=asyncio.FIRST_COMPLETED,
-                    )
-                    waiter.cancel()
-                    stopper.cancel()
+                    await _wait(stop, self._poll_interval, also=self._wakeup)
             finally:
                 with contextlib.suppress(Exception):
                     await lock_conn.remove_listener(notify_channel(self._schema), self._on_notify)
@@ -162,6 +157,11 @@ class OutboxRelay:
         self._wakeup.set()
 
 
-async def _wait(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), seconds)
+async def _wait(stop: asyncio.Event, seconds: float, also: asyncio.Event | None = None) -> None:
+    """Sleep up to `seconds`, returning early when `stop` (or `also`) is set."""
+    waiters = {asyncio.ensure_future(e.wait()) for e in (stop, also) if e is not None}
+    try:
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waiters:
+            w.cancel()
