@@ -44,9 +44,15 @@ async def new_topic(infra: Infra) -> AsyncIterator[TopicFactory]:
     admin = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap)
     await admin.start()
 
-    async def create(prefix: str = "t", *, partitions: int = 1) -> str:
-        name = f"test.{prefix}.{uuid.uuid4().hex[:12]}"
-        await admin.create_topics([NewTopic(name, partitions, 1)])
+    async def create(
+        prefix: str = "t",
+        *,
+        partitions: int = 1,
+        name: str | None = None,
+        config: dict[str, str] | None = None,
+    ) -> str:
+        name = name or f"test.{prefix}.{uuid.uuid4().hex[:12]}"
+        await admin.create_topics([NewTopic(name, partitions, 1, topic_configs=config or {})])
         return name
 
     try:
