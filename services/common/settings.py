@@ -12,6 +12,8 @@ class CommonSettings(BaseSettings):
 
     database_url: str = "postgresql://verity@127.0.0.1:15432/verity"
     kafka_bootstrap: str = "127.0.0.1:19092"
+    # Partitions of each topic when a service creates it: the ceiling of consumer parallelism.
+    kafka_partitions: int = 6
     blob_root: Path = Path(".run/blobs")
     # OpenTelemetry: traces are exported over OTLP/HTTP only when an endpoint is configured.
     otlp_endpoint: str | None = None

@@ -1,0 +1,40 @@
+"""HTTP pieces every service shares: the health endpoint and the server entry point."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import uvicorn
+from litestar import Litestar, Response, get
+
+from services.common.runtime import Runtime
+from services.common.settings import CommonSettings
+
+
+def health_handler(runtime: Runtime) -> Any:
+    @get("/health", sync_to_thread=False, include_in_schema=False)
+    async def health() -> Response[dict[str, Any]]:
+        report = await runtime.health()
+        return Response(report, status_code=200 if report["status"] == "ok" else 503)
+
+    return health
+
+
+def serve(app: Litestar, settings: CommonSettings) -> None:
+    """Run `app` until SIGINT/SIGTERM; uvicorn runs the lifespan (start and stop) around it."""
+    uvicorn.run(
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,  # our JSON logging stays in charge
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=30,
+    )
+
+
+def main(build_app: Callable[[CommonSettings], Litestar]) -> None:
+    """Entry point of every service: settings from the environment, then serve."""
+    settings = CommonSettings()
+    serve(build_app(settings), settings)

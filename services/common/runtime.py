@@ -1,0 +1,116 @@
+"""The I/O every service runs: database pool and migrations, topics, outbox relay, consumers.
+
+A service's `app.py` builds one `Runtime`, registers its consumers in `wire`, and hands
+`Runtime.lifespan` to its HTTP app. Start order is dependencies first; stop is the reverse,
+so in-flight handlers finish before the pool they write to closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from faststream.kafka import KafkaBroker
+
+from contracts.topics import ALL_TOPICS, BATCHES, dead_letter_topic
+from services.common.consumer import make_broker
+from services.common.db import Migration, Pool, common_migrations, create_pool, migrate
+from services.common.outbox import OutboxRelay, kafka_producer
+from services.common.settings import CommonSettings
+from services.common.telemetry import setup_logging, setup_tracing
+from services.common.topics_admin import ensure_topics
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    service: str
+    settings: CommonSettings
+    migrations: Sequence[Migration] = ()
+    consumer_groups: Sequence[str] = ()
+    wire: Callable[[Runtime], None] = lambda _: None
+    _pool: Pool | None = None
+    _producer: AIOKafkaProducer | None = None
+    _broker: KafkaBroker | None = None
+    _relay: OutboxRelay | None = None
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _stop: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def schema(self) -> str:
+        return self.service
+
+    @property
+    def pool(self) -> Pool:
+        assert self._pool is not None, "runtime not started"
+        return self._pool
+
+    @property
+    def broker(self) -> KafkaBroker:
+        assert self._broker is not None, "runtime not started"
+        return self._broker
+
+    async def start(self) -> None:
+        s = self.settings
+        setup_logging(self.service, s.log_level)
+        setup_tracing(self.service, s.otlp_endpoint)
+        self._pool = await create_pool(s.database_url, self.schema)
+        await migrate(self._pool, self.schema, [*common_migrations(), *self.migrations])
+        dead_letters = tuple(dead_letter_topic(g) for g in self.consumer_groups)
+        await ensure_topics(
+            s.kafka_bootstrap, (*ALL_TOPICS, *dead_letters), partitions=s.kafka_partitions
+        )
+        self._producer = kafka_producer(s.kafka_bootstrap)
+        await self._producer.start()
+        self._relay = OutboxRelay(self._pool, self.schema, self._producer)
+        self._tasks.append(asyncio.create_task(self._relay.run(self._stop)))
+        self._broker = make_broker(s.kafka_bootstrap, client_id=self.service)
+        self.wire(self)
+        await self._broker.start()
+        log.info("service started", extra={"fields": {"schema": self.schema}})
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._broker is not None:
+            await self._broker.stop()
+        for task in self._tasks:
+            with contextlib.suppress(Exception):
+                await task
+        if self._producer is not None:
+            await self._producer.stop()
+        if self._pool is not None:
+            await self._pool.close()
+
+    async def health(self) -> dict[str, Any]:
+        """Each dependency's state; `ok` only when all of them answer."""
+        checks: dict[str, Any] = {}
+        try:
+            async with self.pool.acquire() as conn:
+                checks["outbox_pending"] = await conn.fetchval("SELECT count(*) FROM outbox")
+            checks["database"] = "ok"
+        except Exception as exc:
+            checks["database"] = f"error: {exc}"
+        try:
+            assert self._producer is not None
+            await asyncio.wait_for(self._producer.partitions_for(BATCHES), 2)
+            checks["kafka"] = "ok"
+        except Exception as exc:
+            checks["kafka"] = f"error: {exc!r}"
+        relay_alive = bool(self._tasks) and not self._tasks[0].done()
+        checks["outbox_relay"] = "ok" if relay_alive else "stopped"
+        ok = all(checks[k] == "ok" for k in ("database", "kafka", "outbox_relay"))
+        return {"status": "ok" if ok else "degraded", "service": self.service, "checks": checks}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, _app: object) -> AsyncIterator[None]:
+        await self.start()
+        try:
+            yield
+        finally:
+            await self.stop()

@@ -1,0 +1,1 @@
+"""The detector service: decodes media, runs the detection models, emits results."""

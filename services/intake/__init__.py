@@ -1,0 +1,1 @@
+"""The intake service: the public HTTP API, uploads, and the batch saga."""

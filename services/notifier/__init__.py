@@ -1,0 +1,1 @@
+"""The notifier service: signed, retried callbacks when work reaches a terminal state."""

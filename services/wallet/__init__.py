@@ -1,0 +1,1 @@
+"""The wallet service: team wallets: pricing, all-or-nothing reservations, per-file settlement."""
