@@ -7,6 +7,7 @@ from typing import Any
 
 import uvicorn
 from litestar import Litestar, Response, get
+from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
 
 from services.common.runtime import Runtime
 from services.common.settings import CommonSettings
@@ -19,6 +20,14 @@ def health_handler(runtime: Runtime) -> Any:
         return Response(report, status_code=200 if report["status"] == "ok" else 503)
 
     return health
+
+
+def tracing_plugin() -> OpenTelemetryPlugin:
+    """A server span per request, continuing the caller's `traceparent` when it sends one.
+
+    Events the request causes carry this span's context through the outbox into Kafka.
+    """
+    return OpenTelemetryPlugin(OpenTelemetryConfig(exclude=["/health"]))
 
 
 def serve(app: Litestar, settings: CommonSettings) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
 
-from services.common.http import health_handler
+from services.common.http import health_handler, tracing_plugin
 from services.common.runtime import Runtime
 from services.common.settings import CommonSettings
 from services.intake.schema import MIGRATIONS
@@ -20,5 +20,6 @@ def build_app(settings: CommonSettings) -> Litestar:
     return Litestar(
         [health_handler(runtime)],
         lifespan=[runtime.lifespan],
+        plugins=[tracing_plugin()],
         openapi_config=OpenAPIConfig(title="Verity API", version="2", path="/docs"),
     )

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from aiokafka import AIOKafkaProducer
+from opentelemetry import trace
 
 from contracts import events as ev
 from contracts import headers as h
@@ -15,6 +16,7 @@ from contracts.topics import dead_letter_topic
 from services.common import inbox
 from services.common.consumer import RetryPolicy, make_broker, subscribe, with_inbox
 from services.common.db import Conn, Pool
+from services.common.telemetry import setup_tracing
 from tests.conftest import TopicFactory
 from tests.support.infra import Infra
 from tests.support.kafka import collect, committed_offset, wait_until
@@ -186,3 +188,33 @@ async def test_unavailable_dead_letter_topic_means_no_commit(
     finally:
         await broker.stop()
     assert await committed_offset(infra.kafka_bootstrap, group, topic) == -1
+
+
+async def test_consumer_continues_the_producers_trace(
+    infra: Infra, new_topic: TopicFactory, producer: AIOKafkaProducer
+) -> None:
+    topic = await new_topic("trace")
+    group = f"g-{new_id()[:8]}"
+    trace_id = new_id()
+    traceparent = f"00-{trace_id}-{new_id()[:16]}-01"
+    seen: list[str] = []
+
+    async def handler(event: ev.Event) -> None:
+        context = trace.get_current_span().get_span_context()
+        seen.append(format(context.trace_id, "032x"))
+
+    setup_tracing("test", None)
+    await producer.send_and_wait(
+        topic,
+        ev.encode_event(_event(new_id())),
+        key=b"k",
+        headers=[(h.TRACEPARENT, traceparent.encode())],
+    )
+    broker = make_broker(infra.kafka_bootstrap, client_id="test-trace")
+    subscribe(broker, (topic,), group, handler)
+    await broker.start()
+    try:
+        await wait_until(lambda: len(seen) == 1)
+    finally:
+        await broker.stop()
+    assert seen == [trace_id]
