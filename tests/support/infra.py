@@ -1,9 +1,10 @@
-"""Find or start the real Kafka broker and PostgreSQL server the tests talk to.
+"""Find or start the real Kafka broker and PostgreSQL server that tests and benchmarks use.
 
 Order (DESIGN.md): `VERITY_KAFKA_BOOTSTRAP` / `VERITY_DATABASE_URL` from the environment; else
 the project's own deploy/local scripts (Kafka jars from Maven Central, PostgreSQL from Debian),
-on ports of their own so a running `./dev up` is left alone; else testcontainers, where a
-Docker engine answers. Only what this module started is stopped at the end.
+each caller on a run dir and ports of its own so that tests, benchmarks and a running
+`./dev up` never meet; else testcontainers, where a Docker engine answers. Only what this
+module started is stopped.
 """
 
 from __future__ import annotations
@@ -17,15 +18,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-TEST_RUN_DIR = REPO / ".run" / "test"
-TEST_KAFKA_PORT = "19192"
-TEST_PG_PORT = "15532"
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Where one kind of caller runs its own servers."""
+
+    run_dir: Path
+    kafka_port: int
+    pg_port: int
+    fresh_kafka: bool  # an empty cluster per session: no topic or group state leaks across runs
+
+
+TESTS = Profile(REPO / ".run" / "test", 19192, 15532, fresh_kafka=True)
+BENCH = Profile(REPO / ".run" / "bench", 19292, 15632, fresh_kafka=False)
 
 
 @dataclass
 class Infra:
     kafka_bootstrap: str
     database_url: str
+    kafka_source: str = "VERITY_KAFKA_BOOTSTRAP"
     _stops: list[Callable[[], object]] = field(default_factory=list)
 
     def stop(self) -> None:
@@ -34,31 +47,40 @@ class Infra:
         self._stops.clear()
 
 
-def _script_env() -> dict[str, str]:
-    return {
+def _run_script(profile: Profile, script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {
         **os.environ,
-        "VERITY_RUN_DIR": str(TEST_RUN_DIR),
-        "VERITY_KAFKA_PORT": TEST_KAFKA_PORT,
-        "VERITY_PG_PORT": TEST_PG_PORT,
-        # a throwaway cluster per test session: no topic or group state leaks between runs
-        "VERITY_KAFKA_FRESH": "1",
+        "VERITY_RUN_DIR": str(profile.run_dir),
+        "VERITY_KAFKA_PORT": str(profile.kafka_port),
+        "VERITY_PG_PORT": str(profile.pg_port),
+        "VERITY_KAFKA_FRESH": "1" if profile.fresh_kafka else "",
     }
-
-
-def _run_script(script: str, *args: str) -> str:
-    """Run a deploy/local script; returns the value of its last `NAME=value` line."""
-    proc = subprocess.run(
+    return subprocess.run(
         [str(REPO / "deploy" / "local" / script), *args],
-        env=_script_env(),
+        env=env,
         capture_output=True,
         text=True,
         timeout=900,
         check=False,
     )
+
+
+def _start_script(profile: Profile, script: str, stops: list[Callable[[], object]]) -> str:
+    """Start a deploy/local server; returns the value of its last `NAME=value` line.
+
+    A server that was already running under this profile (a previous run left it) is used
+    but not stopped: it is not ours.
+    """
+    was_running = _run_script(profile, script, "status").returncode == 0
+    proc = _run_script(profile, script, "start")
     if proc.returncode != 0:
-        raise RuntimeError(f"{script} {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
+        raise RuntimeError(f"{script} start failed:\n{proc.stdout}\n{proc.stderr}")
+    if not was_running or profile.fresh_kafka:
+        stops.append(functools.partial(_run_script, profile, script, "stop"))
     lines = [line for line in proc.stdout.splitlines() if "=" in line]
-    return lines[-1].split("=", 1)[1].strip() if lines else ""
+    if not lines:
+        raise RuntimeError(f"{script} start printed no NAME=value line:\n{proc.stdout}")
+    return lines[-1].split("=", 1)[1].strip()
 
 
 def _docker_engine_available() -> bool:
@@ -68,44 +90,48 @@ def _docker_engine_available() -> bool:
     return probe.returncode == 0
 
 
-def _start_kafka(infra_stops: list[Callable[[], object]]) -> str:
+def _start_kafka(profile: Profile, stops: list[Callable[[], object]]) -> str:
     if shutil.which("java") and shutil.which("mvn"):
-        bootstrap = _run_script("kafka.sh", "start")
-        infra_stops.append(functools.partial(_run_script, "kafka.sh", "stop"))
-        return bootstrap
+        return _start_script(profile, "kafka.sh", stops)
     if _docker_engine_available():  # pragma: no cover - no Docker engine on our machines
         from testcontainers.kafka import KafkaContainer
 
         container = KafkaContainer("apache/kafka:4.1.1").with_kraft()
         container.start()
-        infra_stops.append(container.stop)
+        stops.append(container.stop)
         return str(container.get_bootstrap_server())
     raise RuntimeError("no Kafka: set VERITY_KAFKA_BOOTSTRAP, install java+maven, or run Docker")
 
 
-def _start_postgres(infra_stops: list[Callable[[], object]]) -> str:
-    pg_available = shutil.which("pg_ctl") or Path("/usr/lib/postgresql").is_dir()
-    if pg_available or shutil.which("apt-get"):
-        url = _run_script("postgres.sh", "start")
-        infra_stops.append(functools.partial(_run_script, "postgres.sh", "stop"))
-        return url
+def _start_postgres(profile: Profile, stops: list[Callable[[], object]]) -> str:
+    if shutil.which("pg_ctl") or Path("/usr/lib/postgresql").is_dir() or shutil.which("apt-get"):
+        return _start_script(profile, "postgres.sh", stops)
     if _docker_engine_available():  # pragma: no cover - no Docker engine on our machines
         from testcontainers.postgres import PostgresContainer
 
         container = PostgresContainer("postgres:16", driver=None)
         container.start()
-        infra_stops.append(container.stop)
+        stops.append(container.stop)
         return str(container.get_connection_url())
     raise RuntimeError("no PostgreSQL: set VERITY_DATABASE_URL, install postgresql, or run Docker")
 
 
-def ensure_infra() -> Infra:
+def kafka_version() -> str:
+    pom = (REPO / "deploy" / "local" / "kafka" / "pom.xml").read_text()
+    return pom.split("<kafka.version>", 1)[1].split("<", 1)[0]
+
+
+def ensure_infra(profile: Profile = TESTS) -> Infra:
     stops: list[Callable[[], object]] = []
     try:
-        database_url = os.environ.get("VERITY_DATABASE_URL") or _start_postgres(stops)
-        kafka_bootstrap = os.environ.get("VERITY_KAFKA_BOOTSTRAP") or _start_kafka(stops)
+        database_url = os.environ.get("VERITY_DATABASE_URL") or _start_postgres(profile, stops)
+        kafka_bootstrap = os.environ.get("VERITY_KAFKA_BOOTSTRAP")
+        source = "VERITY_KAFKA_BOOTSTRAP"
+        if not kafka_bootstrap:
+            kafka_bootstrap = _start_kafka(profile, stops)
+            source = f"Kafka {kafka_version()}, single KRaft node, deploy/local/kafka.sh"
     except BaseException:
         for stop in reversed(stops):
             stop()
         raise
-    return Infra(kafka_bootstrap, database_url, stops)
+    return Infra(kafka_bootstrap, database_url, source, stops)
