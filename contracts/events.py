@@ -147,7 +147,12 @@ class DetectFailed(Event):
 
 
 class BatchTerminal(Event):
-    """Every detect of a batch is terminal (or the batch was cancelled)."""
+    """Every detect of a batch is terminal (or the batch was cancelled).
+
+    `cancelled_detect_ids` are the detects a cancel stopped before they finished: their
+    reservations are released. Every other detect is settled by its own DetectCompleted or
+    DetectFailed, which may arrive after this event (they travel on another topic).
+    """
 
     event_type: Literal["BatchTerminal"] = "BatchTerminal"
     batch_id: Id
@@ -155,6 +160,7 @@ class BatchTerminal(Event):
     total_files: int = Field(ge=0)
     completed_count: int = Field(ge=0)
     failed_count: int = Field(ge=0)
+    cancelled_detect_ids: tuple[Id, ...] = ()
     callback_url: str | None = None
 
 
@@ -166,6 +172,33 @@ class BatchAbandoned(Event):
     reason: str
 
 
+LedgerKind = Literal["credit", "debit", "reserve", "capture", "release"]
+
+
+class LedgerEntryRecorded(Event):
+    """One movement of a team's money, with the wallet's figures right after it.
+
+    The wallet publishes one per movement so that intake can serve `GET /account/wallet` and
+    `GET /account/billing_usage` from its own projection. `wallet_version` orders them: a
+    reader keeps the figures of the highest version it has seen. `correlation_id` is the batch
+    id for batch movements and the entry's own id for operator credits and debits.
+    """
+
+    event_type: Literal["LedgerEntryRecorded"] = "LedgerEntryRecorded"
+    entry_id: Id
+    wallet_version: int = Field(ge=1)
+    kind: LedgerKind
+    amount_micros: Micros
+    balance_micros: int
+    reserved_micros: Micros
+    available_micros: int
+    batch_id: Id | None = None
+    detect_id: Id | None = None
+    media_type: MediaType | None = None
+    billed_seconds: int | None = Field(default=None, ge=0)
+    reason: str = ""
+
+
 AnyEvent = Annotated[
     BatchRequested
     | FundsReserved
@@ -174,7 +207,8 @@ AnyEvent = Annotated[
     | DetectCompleted
     | DetectFailed
     | BatchTerminal
-    | BatchAbandoned,
+    | BatchAbandoned
+    | LedgerEntryRecorded,
     Field(discriminator="event_type"),
 ]
 
@@ -187,6 +221,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     DetectFailed,
     BatchTerminal,
     BatchAbandoned,
+    LedgerEntryRecorded,
 )
 
 _ANY_EVENT: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)

@@ -1,9 +1,9 @@
 """Topic names, which event goes where, and how it is keyed.
 
 Topics are named `verity.<area>.v1`. The partition key keeps each batch's events in order;
-DetectRequested alone is keyed by detect id, so that the files of one batch spread over all
-detector workers. `ROUTES` is the single source of truth for producers, consumers and the
-AsyncAPI document.
+DetectRequested is keyed by detect id, so that the files of one batch spread over all detector
+workers, and ledger entries by team, so that a team's balance updates arrive in order. `ROUTES`
+is the single source of truth for producers, consumers and the AsyncAPI document.
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ BATCHES = "verity.batches.v1"
 WALLET = "verity.wallet.v1"
 DETECT_REQUESTS = "verity.detect-requests.v1"
 DETECT_RESULTS = "verity.detect-results.v1"
+LEDGER = "verity.ledger.v1"
 
-ALL_TOPICS: tuple[str, ...] = (BATCHES, WALLET, DETECT_REQUESTS, DETECT_RESULTS)
+ALL_TOPICS: tuple[str, ...] = (BATCHES, WALLET, DETECT_REQUESTS, DETECT_RESULTS, LEDGER)
 
 
 def dead_letter_topic(group_id: str) -> str:
@@ -28,6 +29,10 @@ def dead_letter_topic(group_id: str) -> str:
 
 def _by_batch(event: ev.Event) -> str:
     return event.correlation_id
+
+
+def _by_team(event: ev.Event) -> str:
+    return event.team_id
 
 
 def _by_detect(event: ev.Event) -> str:
@@ -67,6 +72,7 @@ ROUTES: dict[type[ev.Event], Route] = {
         ),
         Route(ev.BatchTerminal, BATCHES, _by_batch, "batch id", "intake", ("notifier", "wallet")),
         Route(ev.BatchAbandoned, BATCHES, _by_batch, "batch id", "intake", ("wallet",)),
+        Route(ev.LedgerEntryRecorded, LEDGER, _by_team, "team id", "wallet", ("intake",)),
     )
 }
 

@@ -1,8 +1,4 @@
-"""Composition root of the wallet service.
-
-Today it starts, migrates its schema, relays its outbox and reports health; its domain logic
-and consumers arrive with the wallet issue and are wired here.
-"""
+"""Composition root of the wallet service: consumers that reserve, capture and release."""
 
 from __future__ import annotations
 
@@ -11,8 +7,26 @@ from litestar import Litestar
 from services.common.http import health_handler
 from services.common.runtime import Runtime
 from services.common.settings import CommonSettings
+from services.wallet import consumers
+from services.wallet.schema import MIGRATIONS
+from services.wallet.settings import WalletSettings
+
+
+def build_runtime(settings: WalletSettings) -> Runtime:
+    return Runtime(
+        "wallet",
+        settings,
+        migrations=MIGRATIONS,
+        consumer_groups=(consumers.GROUP,),
+        wire=lambda rt: consumers.register(rt.broker, rt.pool, settings.prices),
+    )
 
 
 def build_app(settings: CommonSettings) -> Litestar:
-    runtime = Runtime("wallet", settings)
+    wallet_settings = (
+        settings
+        if isinstance(settings, WalletSettings)
+        else WalletSettings(**settings.model_dump())
+    )
+    runtime = build_runtime(wallet_settings)
     return Litestar([health_handler(runtime)], lifespan=[runtime.lifespan])

@@ -1,0 +1,35 @@
+"""Carry out one wallet command: load, decide, record; again if another writer won the race."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+from services.common.db import Conn
+from services.common.eventstore import ConcurrencyError
+from services.wallet import store
+from services.wallet.domain import Command, Wallet, WalletEvent, decide
+
+MAX_ATTEMPTS = 50
+
+
+async def execute(
+    conn: Conn, team_id: str, command: Command, *, causation_id: str | None = None
+) -> tuple[list[WalletEvent], Wallet]:
+    """Decide `command` against the latest wallet and record the outcome, in `conn`'s transaction.
+
+    Concurrent writers to one wallet race on its stream version; the loser reloads (it sees the
+    winner's commit) and decides again, so two batches can never both spend the same money.
+    """
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        wallet = await store.load(conn, team_id)
+        events = decide(wallet, command)
+        if not events:
+            return [], wallet
+        try:
+            return events, await store.record(conn, wallet, events, causation_id)
+        except ConcurrencyError:
+            if attempt == MAX_ATTEMPTS:
+                raise
+            await asyncio.sleep(random.uniform(0, 0.002 * attempt))  # de-synchronise racers
+    raise AssertionError("unreachable")  # pragma: no cover

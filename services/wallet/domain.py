@@ -1,0 +1,320 @@
+"""The wallet aggregate: pure `decide` and `evolve`, no I/O.
+
+One wallet per team, one event stream per wallet. Money is integer micro-dollars.
+
+    balance   = credited - debited - captured
+    reserved  = what open reservations still hold
+    available = balance - reserved          (what a new batch may reserve)
+
+A batch reserves all of its files in one event or none (the 402 rule). Each file is then
+settled once: captured (at most what it reserved, the rest released) or released. A
+reservation whose every line is settled is closed and leaves the state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Annotated, Literal
+
+from pydantic import Field, TypeAdapter
+
+from contracts.events import Frozen, MediaType
+from contracts.ids import Id, Micros, UtcDatetime, new_id, utcnow
+from services.wallet.pricing import PricedFile, actual_cost
+
+# --- events (stored in the wallet's own stream; contracts carry what others need) -----------
+
+
+class WalletEvent(Frozen):
+    event_id: Id = Field(default_factory=new_id)
+    event_type: str
+    schema_version: int = 1
+    occurred_at: UtcDatetime = Field(default_factory=utcnow)
+    team_id: Id
+
+
+class Credited(WalletEvent):
+    event_type: Literal["Credited"] = "Credited"
+    amount_micros: Micros = Field(gt=0)
+    reason: str
+
+
+class Debited(WalletEvent):
+    event_type: Literal["Debited"] = "Debited"
+    amount_micros: Micros = Field(gt=0)
+    reason: str
+
+
+class ReservedLine(Frozen):
+    detect_id: Id
+    filename: str
+    media_type: MediaType
+    duration_seconds: float | None
+    billed_seconds: int
+    unit_micros: Micros
+    addons_micros: Micros
+    reserved_micros: Micros
+
+
+class BatchReserved(WalletEvent):
+    event_type: Literal["BatchReserved"] = "BatchReserved"
+    batch_id: Id
+    lines: tuple[ReservedLine, ...]
+    total_micros: Micros
+
+
+class BatchRejected(WalletEvent):
+    event_type: Literal["BatchRejected"] = "BatchRejected"
+    batch_id: Id
+    lines: tuple[ReservedLine, ...]
+    required_micros: Micros
+    available_micros: Micros
+
+
+class LineCaptured(WalletEvent):
+    """A file finished: `amount_micros` charged, `released_micros` of its reservation freed."""
+
+    event_type: Literal["LineCaptured"] = "LineCaptured"
+    batch_id: Id
+    detect_id: Id
+    media_type: MediaType
+    billed_seconds: int
+    amount_micros: Micros
+    released_micros: Micros
+
+
+class LineReleased(WalletEvent):
+    event_type: Literal["LineReleased"] = "LineReleased"
+    batch_id: Id
+    detect_id: Id
+    amount_micros: Micros
+    reason: str
+
+
+AnyWalletEvent = Annotated[
+    Credited | Debited | BatchReserved | BatchRejected | LineCaptured | LineReleased,
+    Field(discriminator="event_type"),
+]
+WALLET_EVENTS: TypeAdapter[AnyWalletEvent] = TypeAdapter(AnyWalletEvent)
+
+
+# --- state -------------------------------------------------------------------------------------
+
+
+class Line(Frozen):
+    reserved: ReservedLine
+    settled: bool = False
+
+
+class Reservation(Frozen):
+    batch_id: Id
+    lines: dict[str, Line]
+
+    @property
+    def held_micros(self) -> int:
+        return sum(
+            line.reserved.reserved_micros for line in self.lines.values() if not line.settled
+        )
+
+
+class Wallet(Frozen):
+    team_id: Id
+    version: int = 0
+    credited_micros: int = 0
+    debited_micros: int = 0
+    captured_micros: int = 0
+    open: dict[str, Reservation] = Field(default_factory=dict)
+
+    @property
+    def balance_micros(self) -> int:
+        return self.credited_micros - self.debited_micros - self.captured_micros
+
+    @property
+    def reserved_micros(self) -> int:
+        return sum(r.held_micros for r in self.open.values())
+
+    @property
+    def available_micros(self) -> int:
+        return self.balance_micros - self.reserved_micros
+
+
+# --- commands ------------------------------------------------------------------------------
+
+
+class Credit(Frozen):
+    amount_micros: int = Field(gt=0)
+    reason: str = Field(min_length=1)
+
+
+class Debit(Frozen):
+    amount_micros: int = Field(gt=0)
+    reason: str = Field(min_length=1)
+
+
+class Reserve(Frozen):
+    batch_id: Id
+    files: tuple[PricedFile, ...] = Field(min_length=1)
+
+
+class Capture(Frozen):
+    """A file's detect completed; `analysed_seconds` is what was really analysed."""
+
+    batch_id: Id
+    detect_id: Id
+    analysed_seconds: float | None
+
+
+class Release(Frozen):
+    """Free what a batch still holds: for the files in `detect_ids`, or for all of them."""
+
+    batch_id: Id
+    detect_ids: tuple[Id, ...] | None = None
+    reason: str
+
+
+Command = Credit | Debit | Reserve | Capture | Release
+
+
+class WalletError(Exception):
+    """A command that cannot be carried out (shown to the operator as is)."""
+
+
+def _line(file: PricedFile) -> ReservedLine:
+    return ReservedLine(
+        detect_id=file.detect_id,
+        filename=file.filename,
+        media_type=file.media_type,
+        duration_seconds=file.duration_seconds,
+        billed_seconds=file.billed_seconds,
+        unit_micros=file.unit_micros,
+        addons_micros=file.addons_micros,
+        reserved_micros=file.cost_micros,
+    )
+
+
+def decide(wallet: Wallet, command: Command) -> list[WalletEvent]:
+    """What happens when `command` meets `wallet`. Settling twice, or late, changes nothing."""
+    team = wallet.team_id
+    match command:
+        case Credit(amount_micros=amount, reason=reason):
+            return [Credited(team_id=team, amount_micros=amount, reason=reason)]
+        case Debit(amount_micros=amount, reason=reason):
+            if amount > wallet.available_micros:
+                raise WalletError(
+                    f"cannot debit {amount} micros: only {wallet.available_micros} available"
+                )
+            return [Debited(team_id=team, amount_micros=amount, reason=reason)]
+        case Reserve(batch_id=batch_id, files=files):
+            if batch_id in wallet.open:
+                return []
+            lines = tuple(_line(f) for f in files)
+            total = sum(line.reserved_micros for line in lines)
+            if total <= wallet.available_micros:
+                return [
+                    BatchReserved(team_id=team, batch_id=batch_id, lines=lines, total_micros=total)
+                ]
+            return [
+                BatchRejected(
+                    team_id=team,
+                    batch_id=batch_id,
+                    lines=lines,
+                    required_micros=total,
+                    available_micros=max(0, wallet.available_micros),
+                )
+            ]
+        case Capture(batch_id=batch_id, detect_id=detect_id, analysed_seconds=seconds):
+            line = _open_line(wallet, batch_id, detect_id)
+            if line is None:
+                return []
+            r = line.reserved
+            cost, billed = actual_cost(r.media_type, r.unit_micros, r.addons_micros, seconds)
+            charged = min(cost, r.reserved_micros)
+            return [
+                LineCaptured(
+                    team_id=team,
+                    batch_id=batch_id,
+                    detect_id=detect_id,
+                    media_type=r.media_type,
+                    billed_seconds=min(billed, r.billed_seconds),  # never bill past the reservation
+                    amount_micros=charged,
+                    released_micros=r.reserved_micros - charged,
+                )
+            ]
+        case Release(batch_id=batch_id, detect_ids=detect_ids, reason=reason):
+            reservation = wallet.open.get(batch_id)
+            if reservation is None:
+                return []
+            return [
+                LineReleased(
+                    team_id=team,
+                    batch_id=batch_id,
+                    detect_id=d,
+                    amount_micros=line.reserved.reserved_micros,
+                    reason=reason,
+                )
+                for d, line in reservation.lines.items()
+                if not line.settled and (detect_ids is None or d in detect_ids)
+            ]
+    raise AssertionError(f"unknown command {command!r}")  # pragma: no cover
+
+
+def _open_line(wallet: Wallet, batch_id: str, detect_id: str) -> Line | None:
+    reservation = wallet.open.get(batch_id)
+    line = reservation.lines.get(detect_id) if reservation else None
+    return line if line is not None and not line.settled else None
+
+
+def _settle(wallet: Wallet, batch_id: str, detect_id: str) -> dict[str, Reservation]:
+    reservation = wallet.open[batch_id]
+    lines = {
+        **reservation.lines,
+        detect_id: Line(reserved=reservation.lines[detect_id].reserved, settled=True),
+    }
+    open_ = dict(wallet.open)
+    if all(line.settled for line in lines.values()):
+        del open_[batch_id]  # closed: nothing more can happen to it
+    else:
+        open_[batch_id] = Reservation(batch_id=batch_id, lines=lines)
+    return open_
+
+
+def evolve(wallet: Wallet, event: WalletEvent) -> Wallet:
+    """The wallet after `event`. Total over the events `decide` can produce."""
+    version = wallet.version + 1
+    match event:
+        case Credited(amount_micros=amount):
+            return wallet.model_copy(
+                update={"version": version, "credited_micros": wallet.credited_micros + amount}
+            )
+        case Debited(amount_micros=amount):
+            return wallet.model_copy(
+                update={"version": version, "debited_micros": wallet.debited_micros + amount}
+            )
+        case BatchReserved(batch_id=batch_id, lines=lines):
+            reservation = Reservation(
+                batch_id=batch_id, lines={line.detect_id: Line(reserved=line) for line in lines}
+            )
+            return wallet.model_copy(
+                update={"version": version, "open": {**wallet.open, batch_id: reservation}}
+            )
+        case BatchRejected():
+            return wallet.model_copy(update={"version": version})
+        case LineCaptured(batch_id=batch_id, detect_id=detect_id, amount_micros=amount):
+            return wallet.model_copy(
+                update={
+                    "version": version,
+                    "captured_micros": wallet.captured_micros + amount,
+                    "open": _settle(wallet, batch_id, detect_id),
+                }
+            )
+        case LineReleased(batch_id=batch_id, detect_id=detect_id):
+            return wallet.model_copy(
+                update={"version": version, "open": _settle(wallet, batch_id, detect_id)}
+            )
+    raise AssertionError(f"unknown event {event!r}")  # pragma: no cover
+
+
+def fold(wallet: Wallet, events: Sequence[WalletEvent]) -> Wallet:
+    for event in events:
+        wallet = evolve(wallet, event)
+    return wallet
