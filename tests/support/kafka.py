@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 
 @dataclass
@@ -55,5 +56,38 @@ async def committed_offset(bootstrap: str, group_id: str, topic: str, partition:
     try:
         offset = await consumer.committed(TopicPartition(topic, partition))
         return int(offset) if offset is not None else -1
+    finally:
+        await consumer.stop()
+
+
+async def wait_caught_up(bootstrap: str, group_id: str, topics: tuple[str, ...]) -> None:
+    """Wait until `group_id` has committed every message now on `topics`.
+
+    Deterministic where a sleep would guess: after this, the group processed all of it.
+    """
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        described = await admin.describe_topics(list(topics))
+    finally:
+        await admin.close()
+    partitions = [
+        TopicPartition(topic["topic"], p["partition"])
+        for topic in described
+        for p in topic["partitions"]
+    ]
+    assert len({tp.topic for tp in partitions}) == len(topics), f"unknown topics in {topics}"
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group_id)
+    await consumer.start()
+    try:
+        ends = await consumer.end_offsets(partitions)
+        async with asyncio.timeout(60):
+            while True:
+                behind = [
+                    tp for tp in partitions if ((await consumer.committed(tp)) or 0) < ends[tp]
+                ]
+                if not behind:
+                    return
+                await asyncio.sleep(0.1)
     finally:
         await consumer.stop()
