@@ -10,17 +10,21 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
 import asyncpg
 
 from services.common import schema_sql
 
-Conn: TypeAlias = (
-    "asyncpg.Connection[asyncpg.Record] | asyncpg.pool.PoolConnectionProxy[asyncpg.Record]"
-)
-"""A connection, pooled or not: what every function that joins a transaction takes."""
-Pool: TypeAlias = "asyncpg.Pool[asyncpg.Record]"
+if TYPE_CHECKING:
+    Conn: TypeAlias = (
+        asyncpg.Connection[asyncpg.Record] | asyncpg.pool.PoolConnectionProxy[asyncpg.Record]
+    )
+    Pool: TypeAlias = asyncpg.Pool[asyncpg.Record]
+else:  # real classes at run time, so frameworks that read annotations (Litestar DI) resolve them
+    Conn = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
+    Pool = asyncpg.Pool
+"""`Conn`: a connection, pooled or not: what every function that joins a transaction takes."""
 
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 

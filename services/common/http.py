@@ -14,7 +14,7 @@ from services.common.settings import CommonSettings
 
 
 def health_handler(runtime: Runtime) -> Any:
-    @get("/health", sync_to_thread=False, include_in_schema=False)
+    @get("/health", include_in_schema=False)
     async def health() -> Response[dict[str, Any]]:
         report = await runtime.health()
         return Response(report, status_code=200 if report["status"] == "ok" else 503)

@@ -1,24 +1,57 @@
-"""Composition root of the intake service.
-
-Today: health, OpenAPI at /docs and the team/token tables the admin CLI manages. The batch API
-and the saga (issue: intake) are wired here as they land.
-"""
+"""Composition root of the intake service: the public API, its consumers, its runtime."""
 
 from __future__ import annotations
 
-from litestar import Litestar
+from litestar import Litestar, Router
+from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
+from contracts.topics import LEDGER
+from services.common.consumer import subscribe, with_inbox
+from services.common.db import Pool
 from services.common.http import health_handler, tracing_plugin
 from services.common.runtime import Runtime
 from services.common.settings import CommonSettings
+from services.intake import account
+from services.intake.api import AccountController
+from services.intake.auth import authenticate
+from services.intake.errors import EXCEPTION_HANDLERS
 from services.intake.schema import MIGRATIONS
 
 
+def _wire(rt: Runtime) -> None:
+    subscribe(
+        rt.broker,
+        (LEDGER,),
+        account.GROUP,
+        with_inbox(rt.pool, account.GROUP, account.on_ledger_entry),
+    )
+
+
 def build_app(settings: CommonSettings) -> Litestar:
-    runtime = Runtime("intake", settings, migrations=MIGRATIONS)
+    runtime = Runtime(
+        "intake",
+        settings,
+        migrations=MIGRATIONS,
+        consumer_groups=(account.GROUP,),
+        wire=_wire,
+    )
+
+    def provide_pool() -> Pool:
+        return runtime.pool
+
+    api = [AccountController]
     return Litestar(
-        [health_handler(runtime)],
+        [
+            health_handler(runtime),
+            Router("/api/v2", route_handlers=api),
+            Router("/", route_handlers=api),
+        ],
+        dependencies={
+            "pool": Provide(provide_pool, sync_to_thread=False),
+            "team": Provide(authenticate),
+        },
+        exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[runtime.lifespan],
         plugins=[tracing_plugin()],
         openapi_config=OpenAPIConfig(title="Verity API", version="2", path="/docs"),

@@ -24,5 +24,39 @@ MIGRATIONS = [
             revoked_at timestamptz
         );
         """,
-    )
+    ),
+    Migration(
+        101,
+        "account projection of the wallet's ledger",
+        """
+        -- Copies of the wallet's LedgerEntryRecorded events, append-only: the source from
+        -- which account_wallets is rebuilt (services/intake/account.py).
+        CREATE TABLE account_ledger (
+            entry_id         text PRIMARY KEY,
+            team_id          text        NOT NULL,
+            wallet_version   int         NOT NULL,
+            kind             text        NOT NULL,
+            amount_micros    bigint      NOT NULL,
+            balance_micros   bigint      NOT NULL,
+            reserved_micros  bigint      NOT NULL,
+            available_micros bigint      NOT NULL,
+            batch_id         text,
+            detect_id        text,
+            media_type       text,
+            billed_seconds   int,
+            reason           text        NOT NULL,
+            recorded_at      timestamptz NOT NULL
+        );
+        CREATE INDEX account_ledger_team_time ON account_ledger (team_id, recorded_at);
+        -- The figures of each team's latest wallet version seen.
+        CREATE TABLE account_wallets (
+            team_id          text PRIMARY KEY,
+            wallet_version   int         NOT NULL,
+            balance_micros   bigint      NOT NULL,
+            reserved_micros  bigint      NOT NULL,
+            available_micros bigint      NOT NULL,
+            updated_at       timestamptz NOT NULL
+        );
+        """,
+    ),
 ]
