@@ -57,6 +57,14 @@ class Runtime:
         return self._broker
 
     async def start(self) -> None:
+        """Start everything, or nothing: a failure part-way stops what had started."""
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self) -> None:
         s = self.settings
         setup_logging(self.service, s.log_level)
         setup_tracing(self.service, s.otlp_endpoint)
