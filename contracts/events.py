@@ -162,6 +162,9 @@ class BatchTerminal(Event):
     failed_count: int = Field(ge=0)
     cancelled_detect_ids: tuple[Id, ...] = ()
     callback_url: str | None = None
+    # What the notifier POSTs to callback_url, rendered by intake when the batch ended:
+    # {"success": true, "item": <batch item>}, or the detect item for a single detect.
+    callback_payload: dict[str, JsonValue] | None = None
 
 
 class BatchAbandoned(Event):
@@ -199,6 +202,23 @@ class LedgerEntryRecorded(Event):
     reason: str = ""
 
 
+CallbackOutcome = Literal["delivered", "retrying", "abandoned"]
+
+
+class CallbackAttempted(Event):
+    """The notifier tried a callback once. `webhook_id` is the same on every attempt."""
+
+    event_type: Literal["CallbackAttempted"] = "CallbackAttempted"
+    batch_id: Id
+    webhook_id: str
+    url: str
+    attempt: int = Field(ge=1)
+    outcome: CallbackOutcome
+    status_code: int | None = None
+    error: str | None = None
+    next_attempt_at: UtcDatetime | None = None
+
+
 AnyEvent = Annotated[
     BatchRequested
     | FundsReserved
@@ -208,7 +228,8 @@ AnyEvent = Annotated[
     | DetectFailed
     | BatchTerminal
     | BatchAbandoned
-    | LedgerEntryRecorded,
+    | LedgerEntryRecorded
+    | CallbackAttempted,
     Field(discriminator="event_type"),
 ]
 
@@ -222,6 +243,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     BatchTerminal,
     BatchAbandoned,
     LedgerEntryRecorded,
+    CallbackAttempted,
 )
 
 _ANY_EVENT: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)

@@ -18,8 +18,16 @@ WALLET = "verity.wallet.v1"
 DETECT_REQUESTS = "verity.detect-requests.v1"
 DETECT_RESULTS = "verity.detect-results.v1"
 LEDGER = "verity.ledger.v1"
+CALLBACKS = "verity.callbacks.v1"
 
-ALL_TOPICS: tuple[str, ...] = (BATCHES, WALLET, DETECT_REQUESTS, DETECT_RESULTS, LEDGER)
+ALL_TOPICS: tuple[str, ...] = (
+    BATCHES,
+    WALLET,
+    DETECT_REQUESTS,
+    DETECT_RESULTS,
+    LEDGER,
+    CALLBACKS,
+)
 
 
 def dead_letter_topic(group_id: str) -> str:
@@ -73,6 +81,7 @@ ROUTES: dict[type[ev.Event], Route] = {
         Route(ev.BatchTerminal, BATCHES, _by_batch, "batch id", "intake", ("notifier", "wallet")),
         Route(ev.BatchAbandoned, BATCHES, _by_batch, "batch id", "intake", ("wallet",)),
         Route(ev.LedgerEntryRecorded, LEDGER, _by_team, "team id", "wallet", ("intake",)),
+        Route(ev.CallbackAttempted, CALLBACKS, _by_batch, "batch id", "notifier", ("intake",)),
     )
 }
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +35,8 @@ class Runtime:
     migrations: Sequence[Migration] = ()
     consumer_groups: Sequence[str] = ()
     wire: Callable[[Runtime], None] = lambda _: None
+    # long-running loops of the service (e.g. the notifier's dispatcher); each gets `stopping`
+    background: Sequence[Callable[[Runtime], Coroutine[Any, Any, None]]] = ()
     _pool: Pool | None = None
     _producer: AIOKafkaProducer | None = None
     _broker: KafkaBroker | None = None
@@ -45,6 +47,11 @@ class Runtime:
     @property
     def schema(self) -> str:
         return self.service
+
+    @property
+    def stopping(self) -> asyncio.Event:
+        """Set when the service begins to stop; background loops end when they see it."""
+        return self._stop
 
     @property
     def pool(self) -> Pool:
@@ -81,6 +88,7 @@ class Runtime:
         self._broker = make_broker(s.kafka_bootstrap, client_id=self.service)
         self.wire(self)
         await self._broker.start()
+        self._tasks.extend(asyncio.create_task(loop(self)) for loop in self.background)
         log.info("service started", extra={"fields": {"schema": self.schema}})
 
     async def stop(self) -> None:

@@ -10,8 +10,9 @@ from litestar.di import NamedDependency
 from litestar.params import Parameter
 
 from contracts import problems as p
+from contracts.ids import normalize_id
 from services.common.db import Pool
-from services.intake import account
+from services.intake import account, callbacks
 from services.intake.auth import Team
 from services.intake.errors import ApiError
 from services.intake.wire import cents, item, timestamp
@@ -97,5 +98,41 @@ class AccountController(Controller):
                     }
                     for line in lines
                 },
+            }
+        )
+
+
+class CallbacksController(Controller):
+    path = "/detect/batch"
+    tags = ["batches"]
+
+    @get("/{batch_uuid:str}/callbacks", summary="Delivery log of a batch's callback")
+    async def callbacks(
+        self, team: NamedDependency[Team], pool: NamedDependency[Pool], batch_uuid: str
+    ) -> dict[str, Any]:
+        batch_id = str(normalize_id(batch_uuid))
+        async with pool.acquire() as conn:
+            rows = await callbacks.attempts(conn, team.team_id, batch_id)
+        if not rows:  # unknown, another team's, or no callback attempted yet: all look alike
+            raise ApiError(p.NOT_FOUND, f"no callback deliveries for batch {batch_uuid}")
+        last = rows[-1]
+        return item(
+            {
+                "batch_uuid": batch_id,
+                "webhook_id": last["webhook_id"],
+                "url": last["url"],
+                "status": last["outcome"],
+                "next_attempt_at": timestamp(last["next_attempt_at"]),
+                "attempts": [
+                    {
+                        "attempt": r["attempt"],
+                        "outcome": r["outcome"],
+                        "status_code": r["status_code"],
+                        "error": r["error"],
+                        "attempted_at": timestamp(r["attempted_at"]),
+                        "next_attempt_at": timestamp(r["next_attempt_at"]),
+                    }
+                    for r in rows
+                ],
             }
         )

@@ -6,26 +6,25 @@ from litestar import Litestar, Router
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
-from contracts.topics import LEDGER
+from contracts.topics import CALLBACKS, LEDGER
 from services.common.consumer import subscribe, with_inbox
 from services.common.db import Pool
 from services.common.http import health_handler, tracing_plugin
 from services.common.runtime import Runtime
 from services.common.settings import CommonSettings
-from services.intake import account
-from services.intake.api import AccountController
+from services.intake import account, callbacks
+from services.intake.api import AccountController, CallbacksController
 from services.intake.auth import authenticate
 from services.intake.errors import EXCEPTION_HANDLERS
 from services.intake.schema import MIGRATIONS
 
 
 def _wire(rt: Runtime) -> None:
-    subscribe(
-        rt.broker,
-        (LEDGER,),
-        account.GROUP,
-        with_inbox(rt.pool, account.GROUP, account.on_ledger_entry),
-    )
+    for topic, group, effect in (
+        (LEDGER, account.GROUP, account.on_ledger_entry),
+        (CALLBACKS, callbacks.GROUP, callbacks.on_attempt),
+    ):
+        subscribe(rt.broker, (topic,), group, with_inbox(rt.pool, group, effect))
 
 
 def build_app(settings: CommonSettings) -> Litestar:
@@ -33,14 +32,14 @@ def build_app(settings: CommonSettings) -> Litestar:
         "intake",
         settings,
         migrations=MIGRATIONS,
-        consumer_groups=(account.GROUP,),
+        consumer_groups=(account.GROUP, callbacks.GROUP),
         wire=_wire,
     )
 
     def provide_pool() -> Pool:
         return runtime.pool
 
-    api = [AccountController]
+    api = [AccountController, CallbacksController]
     return Litestar(
         [
             health_handler(runtime),

@@ -59,4 +59,25 @@ MIGRATIONS = [
         );
         """,
     ),
+    Migration(
+        102,
+        "callback delivery log",
+        """
+        -- The notifier's CallbackAttempted events, for GET /detect/batch/{uuid}/callbacks.
+        CREATE TABLE callback_attempts (
+            webhook_id      text        NOT NULL,
+            attempt         int         NOT NULL,
+            team_id         text        NOT NULL,
+            batch_id        text        NOT NULL,
+            url             text        NOT NULL,
+            outcome         text        NOT NULL,
+            status_code     int,
+            error           text,
+            next_attempt_at timestamptz,
+            attempted_at    timestamptz NOT NULL,
+            PRIMARY KEY (webhook_id, attempt)
+        );
+        CREATE INDEX callback_attempts_batch ON callback_attempts (team_id, batch_id);
+        """,
+    ),
 ]

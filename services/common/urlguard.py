@@ -1,0 +1,104 @@
+"""Where may Verity send an HTTP request on a client's behalf? (SSRF protection)
+
+A callback URL is refused unless every address its host resolves to is a public (global)
+unicast address, or lies in the operator's allowlist. The check returns the addresses it
+approved so the caller connects to exactly those (no second DNS lookup an attacker could
+re-point between check and connect). Intake checks at request time, the notifier again
+before every attempt. Redirects are never followed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from urllib.parse import SplitResult, urlsplit
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+Resolver = Callable[[str, int], Awaitable[list[str]]]
+
+ALLOWED_SCHEMES = ("http", "https")
+
+
+class RefusedUrlError(ValueError):
+    """The URL may not be called; the message says why, for the client's 400."""
+
+
+@dataclass(frozen=True)
+class Target:
+    url: SplitResult
+    host: str
+    port: int
+    addresses: tuple[IPAddress, ...]
+
+
+async def system_resolver(host: str, port: int) -> list[str]:
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [str(info[4][0]) for info in infos]
+
+
+def parse_allowlist(spec: str) -> tuple[Network, ...]:
+    """`127.0.0.1/32,::1` -> networks. Empty: nothing beyond the public internet."""
+    return tuple(ipaddress.ip_network(part.strip()) for part in spec.split(",") if part.strip())
+
+
+def _allowed(address: IPAddress, allowlist: Sequence[Network]) -> bool:
+    if any(address in network for network in allowlist):
+        return True
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped  # ::ffff:10.0.0.1 is 10.0.0.1
+    # is_global excludes private, loopback, link-local (incl. 169.254.169.254 metadata),
+    # shared (100.64/10), reserved, unspecified and documentation ranges
+    return address.is_global and not address.is_multicast
+
+
+def parse(url: str) -> tuple[SplitResult, str, int]:
+    """Shape checks that need no network."""
+    if len(url) > 2048:
+        raise RefusedUrlError("callback_url is longer than 2048 characters")
+    parts = urlsplit(url)
+    if parts.scheme not in ALLOWED_SCHEMES:
+        raise RefusedUrlError("callback_url must be an http or https URL")
+    if parts.username or parts.password:
+        raise RefusedUrlError("callback_url must not carry credentials")
+    host = parts.hostname
+    if not host:
+        raise RefusedUrlError("callback_url has no host")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as exc:
+        raise RefusedUrlError("callback_url has an invalid port") from exc
+    return parts, host, port
+
+
+async def check(
+    url: str,
+    allowlist: Sequence[Network] = (),
+    resolve: Resolver = system_resolver,
+) -> Target:
+    """Approve `url` and the addresses to connect to, or raise RefusedUrlError."""
+    parts, host, port = parse(url)
+    try:
+        literal: IPAddress | None = ipaddress.ip_address(host)
+    except ValueError:
+        literal = None
+    if literal is not None:
+        resolved = [literal]
+    else:
+        try:
+            resolved = [ipaddress.ip_address(a.split("%")[0]) for a in await resolve(host, port)]
+        except OSError as exc:
+            raise RefusedUrlError(f"callback_url host {host!r} does not resolve") from exc
+        if not resolved:
+            raise RefusedUrlError(f"callback_url host {host!r} does not resolve")
+    refused = [a for a in resolved if not _allowed(a, allowlist)]
+    if refused:
+        raise RefusedUrlError(
+            f"callback_url host {host!r} resolves to a non-public address ({refused[0]});"
+            " ask the operator to allowlist it"
+        )
+    return Target(parts, host, port, tuple(dict.fromkeys(resolved)))
