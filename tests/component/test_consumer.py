@@ -19,7 +19,7 @@ from services.common.db import Conn, Pool
 from services.common.telemetry import setup_tracing
 from tests.conftest import TopicFactory
 from tests.support.infra import Infra
-from tests.support.kafka import collect, committed_offset, wait_until
+from tests.support.kafka import collect, committed_offset, wait_caught_up, wait_until
 
 pytestmark = pytest.mark.infra
 
@@ -82,6 +82,7 @@ async def test_redelivered_event_is_a_no_op(
     await broker.start()
     try:
         await wait_until(lambda: len(calls) == 4, what="all four deliveries handled")
+        await wait_caught_up(infra.kafka_bootstrap, group, (topic,))  # commits are coalesced
     finally:
         await broker.stop()
     async with pool.acquire() as conn:
@@ -89,7 +90,7 @@ async def test_redelivered_event_is_a_no_op(
         marks = await conn.fetchval("SELECT count(*) FROM inbox WHERE consumer_group = $1", group)
     assert [r["reason"] for r in rows] == ["first", "second"]
     assert marks == 2
-    assert await committed_offset(infra.kafka_bootstrap, group, topic) == 4
+    assert await committed_offset(infra.kafka_bootstrap, group, topic) == 4  # after stop too
 
 
 async def test_failed_effect_rolls_back_with_its_inbox_mark(
@@ -149,6 +150,7 @@ async def test_poison_goes_to_the_dead_letter_topic_and_the_partition_moves_on(
         await broker.start()
         try:
             await wait_until(lambda: len(handled) == 2 and len(dead.records) == 2)
+            await wait_caught_up(infra.kafka_bootstrap, group, (topic,))
         finally:
             await broker.stop()
         reasons = [dead.headers(i) for i in range(2)]
@@ -162,7 +164,7 @@ async def test_poison_goes_to_the_dead_letter_topic_and_the_partition_moves_on(
     assert reasons[1][h.DLQ_ATTEMPTS] == "3"
     assert "never be processed" in reasons[1][h.DLQ_ERROR]
     assert ev.decode_event(dead.records[1].value) == doomed
-    assert await committed_offset(infra.kafka_bootstrap, group, topic) == 4
+    assert await committed_offset(infra.kafka_bootstrap, group, topic) == 4  # after stop too
 
 
 async def test_unavailable_dead_letter_topic_means_no_commit(
