@@ -59,7 +59,6 @@ async def run(args: argparse.Namespace, settings: WalletSettings) -> int:
         "balance_micros": wallet.balance_micros,
         "reserved_micros": wallet.reserved_micros,
         "available_micros": wallet.available_micros,
-        "open_reservations": len(wallet.open),
     }
     print(json.dumps(figures))
     return 0

@@ -23,7 +23,9 @@ async def execute(
     """
     for attempt in range(1, MAX_ATTEMPTS + 1):
         wallet = await store.load(conn, team_id)
-        events = decide(wallet, command)
+        batch_id = getattr(command, "batch_id", None)
+        lines = await store.open_lines(conn, batch_id) if batch_id else {}
+        events = decide(wallet, command, lines)
         if not events:
             return [], wallet
         try:

@@ -7,13 +7,14 @@ One wallet per team, one event stream per wallet. Money is integer micro-dollars
     available = balance - reserved          (what a new batch may reserve)
 
 A batch reserves all of its files in one event or none (the 402 rule). Each file is then
-settled once: captured (at most what it reserved, the rest released) or released. A
-reservation whose every line is settled is closed and leaves the state.
+settled once: captured (at most what it reserved, the rest released) or released. Which
+lines are still open is kept beside the wallet, in a table the caller reads and hands to
+`decide`, so a wallet's state stays a handful of numbers however many batches are open.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping
 from typing import Annotated, Literal
 
 from pydantic import Field, TypeAdapter
@@ -101,37 +102,20 @@ WALLET_EVENTS: TypeAdapter[AnyWalletEvent] = TypeAdapter(AnyWalletEvent)
 # --- state -------------------------------------------------------------------------------------
 
 
-class Line(Frozen):
-    reserved: ReservedLine
-    settled: bool = False
-
-
-class Reservation(Frozen):
-    batch_id: Id
-    lines: dict[str, Line]
-
-    @property
-    def held_micros(self) -> int:
-        return sum(
-            line.reserved.reserved_micros for line in self.lines.values() if not line.settled
-        )
-
-
 class Wallet(Frozen):
+    """A wallet's figures. Open reservation lines live beside it (`store.open_lines`) and are
+    handed to `decide` by the caller, so a wallet with many open batches stays small."""
+
     team_id: Id
     version: int = 0
     credited_micros: int = 0
     debited_micros: int = 0
     captured_micros: int = 0
-    open: dict[str, Reservation] = Field(default_factory=dict)
+    reserved_micros: int = 0
 
     @property
     def balance_micros(self) -> int:
         return self.credited_micros - self.debited_micros - self.captured_micros
-
-    @property
-    def reserved_micros(self) -> int:
-        return sum(r.held_micros for r in self.open.values())
 
     @property
     def available_micros(self) -> int:
@@ -174,6 +158,9 @@ class Release(Frozen):
 
 Command = Credit | Debit | Reserve | Capture | Release
 
+OpenLines = Mapping[str, ReservedLine]
+"""The still-unsettled lines of the command's batch, by detect id (empty for other commands)."""
+
 
 class WalletError(Exception):
     """A command that cannot be carried out (shown to the operator as is)."""
@@ -192,7 +179,7 @@ def _line(file: PricedFile) -> ReservedLine:
     )
 
 
-def decide(wallet: Wallet, command: Command) -> list[WalletEvent]:
+def decide(wallet: Wallet, command: Command, open_lines: OpenLines) -> list[WalletEvent]:
     """What happens when `command` meets `wallet`. Settling twice, or late, changes nothing."""
     team = wallet.team_id
     match command:
@@ -205,8 +192,8 @@ def decide(wallet: Wallet, command: Command) -> list[WalletEvent]:
                 )
             return [Debited(team_id=team, amount_micros=amount, reason=reason)]
         case Reserve(batch_id=batch_id, files=files):
-            if batch_id in wallet.open:
-                return []
+            if open_lines:
+                return []  # already reserved
             lines = tuple(_line(f) for f in files)
             total = sum(line.reserved_micros for line in lines)
             if total <= wallet.available_micros:
@@ -223,10 +210,9 @@ def decide(wallet: Wallet, command: Command) -> list[WalletEvent]:
                 )
             ]
         case Capture(batch_id=batch_id, detect_id=detect_id, analysed_seconds=seconds):
-            line = _open_line(wallet, batch_id, detect_id)
-            if line is None:
-                return []
-            r = line.reserved
+            r = open_lines.get(detect_id)
+            if r is None:
+                return []  # settled already, or never reserved
             cost, billed = actual_cost(r.media_type, r.unit_micros, r.addons_micros, seconds)
             charged = min(cost, r.reserved_micros)
             return [
@@ -241,80 +227,39 @@ def decide(wallet: Wallet, command: Command) -> list[WalletEvent]:
                 )
             ]
         case Release(batch_id=batch_id, detect_ids=detect_ids, reason=reason):
-            reservation = wallet.open.get(batch_id)
-            if reservation is None:
-                return []
             return [
                 LineReleased(
                     team_id=team,
                     batch_id=batch_id,
                     detect_id=d,
-                    amount_micros=line.reserved.reserved_micros,
+                    amount_micros=line.reserved_micros,
                     reason=reason,
                 )
-                for d, line in reservation.lines.items()
-                if not line.settled and (detect_ids is None or d in detect_ids)
+                for d, line in open_lines.items()
+                if detect_ids is None or d in detect_ids
             ]
     raise AssertionError(f"unknown command {command!r}")  # pragma: no cover
 
 
-def _open_line(wallet: Wallet, batch_id: str, detect_id: str) -> Line | None:
-    reservation = wallet.open.get(batch_id)
-    line = reservation.lines.get(detect_id) if reservation else None
-    return line if line is not None and not line.settled else None
-
-
-def _settle(wallet: Wallet, batch_id: str, detect_id: str) -> dict[str, Reservation]:
-    reservation = wallet.open[batch_id]
-    lines = {
-        **reservation.lines,
-        detect_id: Line(reserved=reservation.lines[detect_id].reserved, settled=True),
-    }
-    open_ = dict(wallet.open)
-    if all(line.settled for line in lines.values()):
-        del open_[batch_id]  # closed: nothing more can happen to it
-    else:
-        open_[batch_id] = Reservation(batch_id=batch_id, lines=lines)
-    return open_
-
-
 def evolve(wallet: Wallet, event: WalletEvent) -> Wallet:
     """The wallet after `event`. Total over the events `decide` can produce."""
-    version = wallet.version + 1
+    w = wallet
     match event:
         case Credited(amount_micros=amount):
-            return wallet.model_copy(
-                update={"version": version, "credited_micros": wallet.credited_micros + amount}
-            )
+            update = {"credited_micros": w.credited_micros + amount}
         case Debited(amount_micros=amount):
-            return wallet.model_copy(
-                update={"version": version, "debited_micros": wallet.debited_micros + amount}
-            )
-        case BatchReserved(batch_id=batch_id, lines=lines):
-            reservation = Reservation(
-                batch_id=batch_id, lines={line.detect_id: Line(reserved=line) for line in lines}
-            )
-            return wallet.model_copy(
-                update={"version": version, "open": {**wallet.open, batch_id: reservation}}
-            )
+            update = {"debited_micros": w.debited_micros + amount}
+        case BatchReserved(total_micros=total):
+            update = {"reserved_micros": w.reserved_micros + total}
         case BatchRejected():
-            return wallet.model_copy(update={"version": version})
-        case LineCaptured(batch_id=batch_id, detect_id=detect_id, amount_micros=amount):
-            return wallet.model_copy(
-                update={
-                    "version": version,
-                    "captured_micros": wallet.captured_micros + amount,
-                    "open": _settle(wallet, batch_id, detect_id),
-                }
-            )
-        case LineReleased(batch_id=batch_id, detect_id=detect_id):
-            return wallet.model_copy(
-                update={"version": version, "open": _settle(wallet, batch_id, detect_id)}
-            )
-    raise AssertionError(f"unknown event {event!r}")  # pragma: no cover
-
-
-def fold(wallet: Wallet, events: Sequence[WalletEvent]) -> Wallet:
-    for event in events:
-        wallet = evolve(wallet, event)
-    return wallet
+            update = {}
+        case LineCaptured(amount_micros=amount, released_micros=released):
+            update = {
+                "captured_micros": w.captured_micros + amount,
+                "reserved_micros": w.reserved_micros - amount - released,
+            }
+        case LineReleased(amount_micros=amount):
+            update = {"reserved_micros": w.reserved_micros - amount}
+        case _:  # pragma: no cover
+            raise AssertionError(f"unknown event {event!r}")
+    return w.model_copy(update={**update, "version": w.version + 1})

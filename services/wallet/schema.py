@@ -2,7 +2,7 @@
 
 from services.common.db import Migration
 
-PROJECTION_TABLES = ("wallets", "ledger", "reservations")
+PROJECTION_TABLES = ("wallets", "ledger", "reservations", "reservation_lines")
 
 MIGRATIONS = [
     Migration(
@@ -52,5 +52,21 @@ MIGRATIONS = [
             updated_at       timestamptz NOT NULL
         );
         """,
-    )
+    ),
+    Migration(
+        101,
+        "open reservation lines beside the wallet state",
+        """
+        -- Each reserved file, kept out of the wallet snapshot so that a decision reads only
+        -- the lines of its own batch, however many batches a team has open.
+        CREATE TABLE reservation_lines (
+            batch_id  text    NOT NULL,
+            detect_id text    NOT NULL,
+            team_id   text    NOT NULL,
+            line      jsonb   NOT NULL,
+            settled   boolean NOT NULL DEFAULT false,
+            PRIMARY KEY (batch_id, detect_id)
+        );
+        """,
+    ),
 ]

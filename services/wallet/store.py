@@ -18,6 +18,7 @@ from services.wallet.domain import (
     BatchReserved,
     LineCaptured,
     LineReleased,
+    ReservedLine,
     Wallet,
     WalletEvent,
     evolve,
@@ -44,12 +45,24 @@ async def load(conn: Conn, team_id: str) -> Wallet:
     return Wallet.model_validate(state) if state is not None else Wallet(team_id=team_id)
 
 
+async def open_lines(conn: Conn, batch_id: str) -> dict[str, ReservedLine]:
+    """The batch's reserved files that are not settled yet, by detect id."""
+    rows = await conn.fetch(
+        "SELECT detect_id, line FROM reservation_lines WHERE batch_id = $1 AND NOT settled",
+        batch_id,
+    )
+    return {r["detect_id"]: ReservedLine.model_validate(r["line"]) for r in rows}
+
+
 class WalletProjection:
     tables: tuple[str, ...] = PROJECTION_TABLES
 
-    async def apply(self, conn: Conn, recorded: Recorded[WalletEvent]) -> None:
+    async def apply(
+        self, conn: Conn, recorded: Recorded[WalletEvent], before: Wallet | None = None
+    ) -> None:
+        """Project one event; `before` (the wallet just before it) saves a read when known."""
         event = recorded.event
-        after = evolve(await load(conn, event.team_id), event)
+        after = evolve(before or await load(conn, event.team_id), event)
         assert after.version == recorded.version, "projection out of step with the stream"
         await conn.execute(
             "INSERT INTO wallets AS w (team_id, version, state, balance_micros, reserved_micros,"
@@ -74,34 +87,45 @@ class WalletProjection:
                 for e in ledger_entries(event)
             ],
         )  # fmt: skip
-        await _project_reservation(conn, event, after)
+        await _project_reservation(conn, event)
 
 
-async def _project_reservation(conn: Conn, event: WalletEvent, after: Wallet) -> None:
+async def _project_reservation(conn: Conn, event: WalletEvent) -> None:
     match event:
         case BatchReserved() | BatchRejected():
-            status = "open" if isinstance(event, BatchReserved) else "rejected"
+            reserved = isinstance(event, BatchReserved)
             required = (
                 event.total_micros if isinstance(event, BatchReserved) else event.required_micros
             )
             await conn.execute(
                 "INSERT INTO reservations (batch_id, team_id, status, required_micros, files,"
                 "  decided_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6)",
-                event.batch_id, event.team_id, status, required, len(event.lines),
-                event.occurred_at,
+                event.batch_id, event.team_id, "open" if reserved else "rejected", required,
+                len(event.lines), event.occurred_at,
             )  # fmt: skip
+            if reserved:
+                await conn.executemany(
+                    "INSERT INTO reservation_lines (batch_id, detect_id, team_id, line)"
+                    " VALUES ($1, $2, $3, $4)",
+                    [(event.batch_id, line.detect_id, event.team_id, line.model_dump(mode="json"))
+                     for line in event.lines],
+                )  # fmt: skip
         case LineCaptured() | LineReleased():
             captured = event.amount_micros if isinstance(event, LineCaptured) else 0
             released = (
                 event.released_micros if isinstance(event, LineCaptured) else event.amount_micros
             )
             await conn.execute(
+                "UPDATE reservation_lines SET settled = true"
+                " WHERE batch_id = $1 AND detect_id = $2",
+                event.batch_id, event.detect_id,
+            )  # fmt: skip
+            await conn.execute(
                 "UPDATE reservations SET captured_micros = captured_micros + $2,"
                 "  released_micros = released_micros + $3, settled_files = settled_files + 1,"
-                "  status = CASE WHEN $4 THEN 'open' ELSE 'closed' END, updated_at = $5"
-                " WHERE batch_id = $1",
-                event.batch_id, captured, released, event.batch_id in after.open,
-                event.occurred_at,
+                "  status = CASE WHEN settled_files + 1 < files THEN 'open' ELSE 'closed' END,"
+                "  updated_at = $4 WHERE batch_id = $1",
+                event.batch_id, captured, released, event.occurred_at,
             )  # fmt: skip
 
 
@@ -122,7 +146,7 @@ async def record(
     recorded = await EVENTS.append(conn, stream_id(wallet.team_id), wallet.version, events)
     published = []
     for r in recorded:
-        await PROJECTION.apply(conn, r)
+        await PROJECTION.apply(conn, r, before=wallet)
         wallet = evolve(wallet, r.event)
         published.extend(published_events(r.event, wallet, causation_id))
     await outbox.enqueue(conn, published)

@@ -312,7 +312,7 @@ async def test_projections_rebuilt_from_events_equal_the_live_ones(pool: Pool) -
         out = {}
         async with pool.acquire() as conn:
             for table in store.PROJECTION.tables:
-                rows = await conn.fetch(f"SELECT * FROM {table} ORDER BY 1")
+                rows = await conn.fetch(f"SELECT * FROM {table} ORDER BY 1, 2")
                 out[table] = [tuple(r.values()) for r in rows]
         return out
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import pytest
 
 from contracts.events import DetectOptions, FileSpec, MediaType
@@ -10,16 +12,19 @@ from services.wallet.domain import (
     BatchRejected,
     BatchReserved,
     Capture,
+    Command,
     Credit,
     Debit,
     LineCaptured,
     LineReleased,
     Release,
     Reserve,
+    ReservedLine,
     Wallet,
     WalletError,
+    WalletEvent,
     decide,
-    fold,
+    evolve,
 )
 from services.wallet.pricing import PriceList, PricingError, billable_seconds, price_file
 
@@ -35,14 +40,34 @@ def _file(media_type: MediaType, seconds: float | None = None) -> FileSpec:
     )  # fmt: skip
 
 
-def _run(wallet: Wallet, *commands: object) -> Wallet:
-    for command in commands:
-        wallet = fold(wallet, decide(wallet, command))  # type: ignore[arg-type]
-    return wallet
+@dataclass
+class Book:
+    """A wallet with its open lines, kept the way the store keeps them, in memory."""
+
+    wallet: Wallet
+    lines: dict[str, dict[str, ReservedLine]] = field(default_factory=dict)
+
+    def decide(self, command: Command) -> list[WalletEvent]:
+        batch_id = getattr(command, "batch_id", None)
+        return decide(self.wallet, command, dict(self.lines.get(batch_id or "", {})))
+
+    def apply(self, events: list[WalletEvent]) -> Book:
+        for event in events:
+            self.wallet = evolve(self.wallet, event)
+            if isinstance(event, BatchReserved):
+                self.lines[event.batch_id] = {line.detect_id: line for line in event.lines}
+            if isinstance(event, LineCaptured | LineReleased):
+                del self.lines[event.batch_id][event.detect_id]
+        return self
+
+    def run(self, *commands: Command) -> Book:
+        for command in commands:
+            self.apply(self.decide(command))
+        return self
 
 
-def _funded(micros: int) -> Wallet:
-    return _run(Wallet(team_id=TEAM), Credit(amount_micros=micros, reason="top-up"))
+def _funded(micros: int) -> Book:
+    return Book(Wallet(team_id=TEAM)).run(Credit(amount_micros=micros, reason="top-up"))
 
 
 def _reserve(*files: FileSpec, options: DetectOptions | None = None) -> Reserve:
@@ -79,10 +104,10 @@ def test_exact_balance_is_accepted_and_one_micro_short_is_rejected() -> None:
     total = sum(f.cost_micros for f in reserve.files)
 
     exact = _funded(total)
-    [event] = decide(exact, reserve)
+    [event] = exact.decide(reserve)
     assert isinstance(event, BatchReserved)
     assert event.total_micros == total
-    after = fold(exact, [event])
+    after = exact.apply([event]).wallet
     assert (after.balance_micros, after.reserved_micros, after.available_micros) == (
         total,
         total,
@@ -90,82 +115,88 @@ def test_exact_balance_is_accepted_and_one_micro_short_is_rejected() -> None:
     )
 
     short = _funded(total - 1)
-    [rejected] = decide(short, reserve)
+    [rejected] = short.decide(reserve)
     assert isinstance(rejected, BatchRejected)
     assert (rejected.required_micros, rejected.available_micros) == (total, total - 1)
-    assert fold(short, [rejected]).available_micros == total - 1  # nothing held
+    assert short.apply([rejected]).wallet.available_micros == total - 1  # nothing held
 
 
 def test_partially_failed_batch_charges_only_successes() -> None:
     ok, bad = _file("audio", 10), _file("audio", 20)
     reserve = _reserve(ok, bad)
-    wallet = _run(
-        _funded(1_000_000),
+    book = _funded(1_000_000).run(
         reserve,
         Capture(batch_id=reserve.batch_id, detect_id=ok.detect_id, analysed_seconds=10),
         Release(batch_id=reserve.batch_id, detect_ids=(bad.detect_id,), reason="failed"),
     )
-    assert wallet.captured_micros == 10 * PRICES.audio_per_second
-    assert wallet.balance_micros == 1_000_000 - 10 * PRICES.audio_per_second
-    assert wallet.reserved_micros == 0
-    assert wallet.open == {}  # a settled batch leaves no open reservation
+    assert book.wallet.captured_micros == 10 * PRICES.audio_per_second
+    assert book.wallet.balance_micros == 1_000_000 - 10 * PRICES.audio_per_second
+    assert book.wallet.reserved_micros == 0  # a settled batch holds nothing
+    assert book.lines[reserve.batch_id] == {}
 
 
 def test_capture_never_exceeds_the_reservation_and_releases_the_rest() -> None:
     f = _file("audio", 10)
     reserve = _reserve(f)
-    wallet = _run(_funded(1_000_000), reserve)
-    [longer] = decide(wallet, Capture(batch_id=reserve.batch_id, detect_id=f.detect_id,
-                                      analysed_seconds=99))  # fmt: skip
+    book = _funded(1_000_000).run(reserve)
+    [longer] = book.decide(
+        Capture(batch_id=reserve.batch_id, detect_id=f.detect_id, analysed_seconds=99)
+    )
     assert isinstance(longer, LineCaptured)
     assert longer.amount_micros == 10 * PRICES.audio_per_second
     assert longer.billed_seconds == 10
-    [shorter] = decide(wallet, Capture(batch_id=reserve.batch_id, detect_id=f.detect_id,
-                                       analysed_seconds=4.2))  # fmt: skip
+    [shorter] = book.decide(
+        Capture(batch_id=reserve.batch_id, detect_id=f.detect_id, analysed_seconds=4.2)
+    )
     assert isinstance(shorter, LineCaptured)
     assert shorter.amount_micros == 5 * PRICES.audio_per_second
     assert shorter.released_micros == 5 * PRICES.audio_per_second
-    assert fold(wallet, [shorter]).available_micros == 1_000_000 - 5 * PRICES.audio_per_second
+    after = book.apply([shorter]).wallet
+    assert after.available_micros == 1_000_000 - 5 * PRICES.audio_per_second
+    assert after.reserved_micros == 0
 
 
 def test_settling_twice_or_late_changes_nothing() -> None:
     f = _file("image")
     reserve = _reserve(f)
     capture = Capture(batch_id=reserve.batch_id, detect_id=f.detect_id, analysed_seconds=None)
-    release = Release(batch_id=reserve.batch_id, reason="cancelled")
-    wallet = _run(_funded(100_000), reserve, capture)
-    assert decide(wallet, capture) == []
-    assert decide(wallet, release) == []
+    book = _funded(100_000).run(reserve, capture)
+    assert book.decide(capture) == []
+    assert book.decide(Release(batch_id=reserve.batch_id, reason="cancelled")) == []
     unknown = Capture(batch_id=new_id(), detect_id=new_id(), analysed_seconds=1)
-    assert decide(wallet, unknown) == []
+    assert book.decide(unknown) == []
+
+
+def test_a_batch_with_open_lines_is_not_reserved_twice() -> None:
+    reserve = _reserve(_file("image"), _file("image"))
+    book = _funded(100_000).run(reserve)
+    assert book.decide(reserve) == []
 
 
 def test_release_all_frees_every_unsettled_line() -> None:
     a, b, c = _file("audio", 3), _file("video", 3), _file("image")
     reserve = _reserve(a, b, c)
-    wallet = _run(
-        _funded(10_000_000),
-        reserve,
-        Capture(batch_id=reserve.batch_id, detect_id=a.detect_id, analysed_seconds=3),
+    book = _funded(10_000_000).run(
+        reserve, Capture(batch_id=reserve.batch_id, detect_id=a.detect_id, analysed_seconds=3)
     )
-    events = decide(wallet, Release(batch_id=reserve.batch_id, reason="abandoned"))
+    events = book.decide(Release(batch_id=reserve.batch_id, reason="abandoned"))
     assert {e.detect_id for e in events if isinstance(e, LineReleased)} == {
         b.detect_id,
         c.detect_id,
     }
-    after = fold(wallet, events)
+    after = book.apply(events).wallet
     assert after.reserved_micros == 0
     assert after.balance_micros == 10_000_000 - 3 * PRICES.audio_per_second
 
 
 def test_debit_cannot_touch_reserved_money() -> None:
-    wallet = _run(_funded(50_000), _reserve(_file("image")))
+    book = _funded(50_000).run(_reserve(_file("image")))
     with pytest.raises(WalletError):
-        decide(wallet, Debit(amount_micros=40_001, reason="x"))
-    assert _run(wallet, Debit(amount_micros=40_000, reason="x")).available_micros == 0
+        book.decide(Debit(amount_micros=40_001, reason="x"))
+    assert book.run(Debit(amount_micros=40_000, reason="x")).wallet.available_micros == 0
 
 
 def test_versions_count_events() -> None:
-    wallet = _run(_funded(10), Credit(amount_micros=5, reason="again"))
+    wallet = _funded(10).run(Credit(amount_micros=5, reason="again")).wallet
     assert wallet.version == 2
     assert wallet.balance_micros == 15
