@@ -6,6 +6,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import pytest
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from services.common.db import Pool, common_migrations, create_pool, migrate
@@ -59,3 +60,14 @@ async def new_topic(infra: Infra) -> AsyncIterator[TopicFactory]:
         yield create
     finally:
         await admin.close()
+
+
+@pytest.fixture
+async def producer(infra: Infra) -> AsyncIterator[AIOKafkaProducer]:
+    """A plain producer, for tests that play another service's part."""
+    p = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap, acks="all")
+    await p.start()
+    try:
+        yield p
+    finally:
+        await p.stop()

@@ -12,7 +12,10 @@ from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
 import asyncpg
+from pydantic import Field
 
+from contracts.events import Frozen
+from contracts.ids import Id, UtcDatetime, new_id, utcnow
 from services.common.db import Conn
 
 
@@ -29,6 +32,15 @@ class StorableEvent(Protocol):
 
 
 E = TypeVar("E", bound=StorableEvent)
+
+
+class DomainEvent(Frozen):
+    """Envelope of a service's own events (those that never leave it), as the store needs."""
+
+    event_id: Id = Field(default_factory=new_id)
+    event_type: str
+    schema_version: int = 1
+    occurred_at: UtcDatetime = Field(default_factory=utcnow)
 
 
 class ConcurrencyError(Exception):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import uvicorn
 from litestar import Litestar, Response, get
@@ -43,7 +43,10 @@ def serve(app: Litestar, settings: CommonSettings) -> None:
     )
 
 
-def main(build_app: Callable[[CommonSettings], Litestar]) -> None:
-    """Entry point of every service: settings from the environment, then serve."""
-    settings = CommonSettings()
+S = TypeVar("S", bound=CommonSettings)
+
+
+def main(build_app: Callable[[S], Litestar], settings_type: type[S]) -> None:
+    """Entry point of every service: its settings from the environment, then serve."""
+    settings = settings_type()
     serve(build_app(settings), settings)

@@ -6,7 +6,6 @@ from litestar import Litestar
 
 from services.common.http import health_handler
 from services.common.runtime import Runtime
-from services.common.settings import CommonSettings
 from services.common.urlguard import parse_allowlist
 from services.notifier import consumers
 from services.notifier.dispatcher import Dispatcher
@@ -46,11 +45,6 @@ def build_runtime(settings: NotifierSettings) -> Runtime:
     )
 
 
-def build_app(settings: CommonSettings) -> Litestar:
-    own = (
-        settings
-        if isinstance(settings, NotifierSettings)
-        else NotifierSettings(**settings.model_dump())
-    )
-    runtime = build_runtime(own)
+def build_app(settings: NotifierSettings) -> Litestar:
+    runtime = build_runtime(settings)
     return Litestar([health_handler(runtime)], lifespan=[runtime.lifespan])

@@ -15,7 +15,8 @@ from typing import Annotated, Literal
 from pydantic import Field, TypeAdapter
 
 from contracts.events import Frozen
-from contracts.ids import Id, UtcDatetime, new_id, utcnow
+from contracts.ids import Id, UtcDatetime
+from services.common.eventstore import DomainEvent
 
 _WEBHOOK_NAMESPACE = uuid.UUID("0b6a7f0e-8f55-4e8f-9d1c-3c1f1b5e2a77")
 
@@ -39,11 +40,7 @@ class RetryPolicy(Frozen):
 # --- events ------------------------------------------------------------------------------------
 
 
-class DeliveryEvent(Frozen):
-    event_id: Id = Field(default_factory=new_id)
-    event_type: str
-    schema_version: int = 1
-    occurred_at: UtcDatetime = Field(default_factory=utcnow)
+class DeliveryEvent(DomainEvent):
     webhook_id: str
 
 

@@ -2,6 +2,7 @@
 
 from services.common.http import main
 from services.wallet.app import build_app
+from services.wallet.settings import WalletSettings
 
 if __name__ == "__main__":
-    main(build_app)
+    main(build_app, WalletSettings)

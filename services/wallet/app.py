@@ -6,7 +6,6 @@ from litestar import Litestar
 
 from services.common.http import health_handler
 from services.common.runtime import Runtime
-from services.common.settings import CommonSettings
 from services.wallet import consumers
 from services.wallet.schema import MIGRATIONS
 from services.wallet.settings import WalletSettings
@@ -22,11 +21,6 @@ def build_runtime(settings: WalletSettings) -> Runtime:
     )
 
 
-def build_app(settings: CommonSettings) -> Litestar:
-    wallet_settings = (
-        settings
-        if isinstance(settings, WalletSettings)
-        else WalletSettings(**settings.model_dump())
-    )
-    runtime = build_runtime(wallet_settings)
+def build_app(settings: WalletSettings) -> Litestar:
+    runtime = build_runtime(settings)
     return Litestar([health_handler(runtime)], lifespan=[runtime.lifespan])

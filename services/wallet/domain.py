@@ -20,17 +20,14 @@ from typing import Annotated, Literal
 from pydantic import Field, TypeAdapter
 
 from contracts.events import Frozen, MediaType
-from contracts.ids import Id, Micros, UtcDatetime, new_id, utcnow
+from contracts.ids import Id, Micros
+from services.common.eventstore import DomainEvent
 from services.wallet.pricing import PricedFile, actual_cost
 
 # --- events (stored in the wallet's own stream; contracts carry what others need) -----------
 
 
-class WalletEvent(Frozen):
-    event_id: Id = Field(default_factory=new_id)
-    event_type: str
-    schema_version: int = 1
-    occurred_at: UtcDatetime = Field(default_factory=utcnow)
+class WalletEvent(DomainEvent):
     team_id: Id
 
 

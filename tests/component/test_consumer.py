@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 from aiokafka import AIOKafkaProducer
@@ -26,16 +25,6 @@ pytestmark = pytest.mark.infra
 
 def _event(batch: str, reason: str = "x") -> ev.BatchAbandoned:
     return ev.BatchAbandoned(team_id=new_id(), correlation_id=batch, batch_id=batch, reason=reason)
-
-
-@pytest.fixture
-async def producer(infra: Infra) -> AsyncIterator[AIOKafkaProducer]:
-    p = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap, acks="all")
-    await p.start()
-    try:
-        yield p
-    finally:
-        await p.stop()
 
 
 async def test_inbox_claim_is_once_per_group(schema_pool: tuple[str, Pool]) -> None:

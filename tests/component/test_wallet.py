@@ -10,7 +10,7 @@ from aiokafka import AIOKafkaProducer
 
 from contracts import events as ev
 from contracts.ids import new_id
-from contracts.topics import LEDGER, WALLET, route
+from contracts.topics import LEDGER, WALLET
 from services.common.consumer import with_inbox
 from services.common.db import Pool, create_pool
 from services.common.projections import rebuild
@@ -22,7 +22,7 @@ from services.wallet.domain import Credit
 from services.wallet.pricing import PriceList
 from services.wallet.settings import WalletSettings
 from tests.support.infra import Infra
-from tests.support.kafka import Collected, collect, wait_caught_up, wait_until
+from tests.support.kafka import Collected, collect, publish, wait_caught_up, wait_until
 
 pytestmark = pytest.mark.infra
 
@@ -53,22 +53,6 @@ async def pool(infra: Infra, wallet_services: list[Runtime]) -> AsyncIterator[Po
         yield p
     finally:
         await p.close()
-
-
-@pytest.fixture(scope="module")
-async def producer(infra: Infra) -> AsyncIterator[AIOKafkaProducer]:
-    p = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap, acks="all")
-    await p.start()
-    try:
-        yield p
-    finally:
-        await p.stop()
-
-
-async def _publish(producer: AIOKafkaProducer, *events: ev.Event) -> None:
-    for event in events:
-        topic, key = route(event)
-        await producer.send_and_wait(topic, ev.encode_event(event), key=key.encode())
 
 
 async def _credit(pool: Pool, team: str, micros: int) -> None:
@@ -121,7 +105,7 @@ async def test_exact_balance_is_reserved_and_one_micro_short_is_rejected(
     exact = _batch(exact_team, _audio(), _audio())
     short = _batch(short_team, _audio(), _audio())
     async with collect(infra.kafka_bootstrap, WALLET) as seen:
-        await _publish(producer, exact, short)
+        await publish(producer, exact, short)
         await wait_until(lambda: len(_decisions(seen, [exact.batch_id, short.batch_id])) == 2)
         decided = _decisions(seen, [exact.batch_id, short.batch_id])
 
@@ -148,7 +132,7 @@ async def test_twenty_racing_batches_for_seven_batches_of_money(
     await _credit(pool, team, 7 * AUDIO_10S)
     batches = [_batch(team, _audio()) for _ in range(20)]
     async with collect(infra.kafka_bootstrap, WALLET) as seen:
-        await asyncio.gather(*(_publish(producer, b) for b in batches))
+        await asyncio.gather(*(publish(producer, b) for b in batches))
         ids = [b.batch_id for b in batches]
         await wait_until(lambda: len(_decisions(seen, ids)) == 20, what="20 decisions")
         decided = _decisions(seen, ids)
@@ -197,7 +181,7 @@ async def test_partially_failed_batch_charges_only_successes_and_closes(
     ok1, ok2, bad = _audio(10), _audio(10), _audio(30)
     batch = _batch(team, ok1, ok2, bad)
     async with collect(infra.kafka_bootstrap, LEDGER) as ledger:
-        await _publish(producer, batch)
+        await publish(producer, batch)
         await wait_until(lambda: _reservation_status(ledger, batch.batch_id) == 1)
         results: list[ev.Event] = [
             _completed(batch, ok1, 10),
@@ -211,7 +195,7 @@ async def test_partially_failed_batch_charges_only_successes_and_closes(
                 error_message="bad header",
             ),
         ]
-        await _publish(producer, *results)
+        await publish(producer, *results)
         await wait_until(lambda: _entries(ledger, batch.batch_id) >= 5)
     charged = AUDIO_10S + 8 * PRICES.audio_per_second
     assert await _figures(pool, team) == (1_000_000 - charged, 0, 1_000_000 - charged)
@@ -287,15 +271,15 @@ async def test_redelivering_every_event_type_changes_nothing(
     async with collect(infra.kafka_bootstrap, LEDGER) as ledger:
         for event in inputs:  # one at a time: each settles before the next arrives
             before = len(ledger.records)
-            await _publish(producer, event)
+            await publish(producer, event)
             await wait_until(lambda before=before: len(ledger.records) > before)  # type: ignore[misc]
         once = await _ledger_rows(pool, team)
         figures = await _figures(pool, team)
         # every event again, same ids, plus the batch re-requested under a new event id
         again = batch.model_copy(update={"event_id": new_id()})
-        await _publish(producer, *inputs, again)
+        await publish(producer, *inputs, again)
         marker = _batch(team, _audio(1))  # a real change, to show the consumers were running
-        await _publish(producer, marker)
+        await publish(producer, marker)
         await wait_caught_up(infra.kafka_bootstrap, consumers.GROUP, consumers.TOPICS)
     new_rows = [r for r in await _ledger_rows(pool, team) if r not in once]
     assert len(new_rows) == 1  # only the marker's reservation is new

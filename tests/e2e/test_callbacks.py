@@ -19,7 +19,7 @@ from standardwebhooks.webhooks import Webhook
 
 from contracts import events as ev
 from contracts.ids import new_id
-from contracts.topics import BATCHES, route
+from contracts.topics import BATCHES
 from services.common.db import Pool, create_pool
 from services.common.settings import CommonSettings
 from services.intake import tokens
@@ -27,7 +27,7 @@ from services.intake.app import build_app
 from services.notifier import secrets
 from services.notifier.domain import webhook_id_for
 from tests.support.infra import REPO, Infra
-from tests.support.kafka import wait_caught_up
+from tests.support.kafka import publish, wait_caught_up
 from tests.support.receiver import running_receiver
 
 pytestmark = pytest.mark.infra
@@ -70,22 +70,6 @@ async def notifier_pool(infra: Infra) -> AsyncIterator[Pool]:
         await pool.close()
 
 
-@pytest.fixture
-async def producer(infra: Infra) -> AsyncIterator[AIOKafkaProducer]:
-    p = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap, acks="all")
-    await p.start()
-    try:
-        yield p
-    finally:
-        await p.stop()
-
-
-async def _publish(producer: AIOKafkaProducer, *events: ev.Event) -> None:
-    for event in events:
-        topic, key = route(event)
-        await producer.send_and_wait(topic, ev.encode_event(event), key=key.encode())
-
-
 def _terminal(team: str, url: str, batch: str | None = None) -> ev.BatchTerminal:
     batch = batch or new_id()
     item = {"uuid": batch, "status": "completed", "total_files": 1, "completed_count": 1,
@@ -121,7 +105,7 @@ async def test_failing_receiver_gets_one_logical_delivery_signed_and_logged(
         async with running_receiver(answers=[500, 503, 502]) as receiver:
             event = _terminal(team, receiver.url)
             again = event.model_copy(update={"event_id": new_id()})  # a re-emitted terminal
-            await _publish(producer, event, event, again)  # and a redelivered one
+            await publish(producer, event, event, again)  # and a redelivered one
             wid = webhook_id_for(event.batch_id)
             await _until(lambda: _delivered(notifier_pool, wid))
             # every copy of the event has been consumed: no second delivery can follow
@@ -188,7 +172,7 @@ async def test_killing_the_notifier_between_attempts_loses_nothing(
         event = _terminal(team, receiver.url)
         wid = webhook_id_for(event.batch_id)
         try:
-            await _publish(producer, event)
+            await publish(producer, event)
 
             async def first_attempt_recorded() -> bool:
                 return len(await _attempts(notifier_pool, wid)) == 1
@@ -220,7 +204,7 @@ async def test_a_target_outside_the_allowlist_is_refused_without_a_request(
             # 127.0.0.2 is loopback but not allowlisted (only 127.0.0.1/32 is)
             refused_url = receiver.url.replace("127.0.0.1", "127.0.0.2")
             event = _terminal(new_id(), refused_url)
-            await _publish(producer, event)
+            await publish(producer, event)
             wid = webhook_id_for(event.batch_id)
 
             async def abandoned() -> bool:

@@ -8,8 +8,18 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+
+from contracts import events as ev
+from contracts.topics import route
+
+
+async def publish(producer: AIOKafkaProducer, *events: ev.Event) -> None:
+    """Put events on their contract topics as a producing service would (without its outbox)."""
+    for event in events:
+        topic, key = route(event)
+        await producer.send_and_wait(topic, ev.encode_event(event), key=key.encode())
 
 
 @dataclass
