@@ -3,6 +3,7 @@
     verity-wallet credit TEAM_ID 25.00 --reason "invoice 2026-117"
     verity-wallet debit TEAM_ID 0.50 --reason "goodwill reversal"
     verity-wallet show TEAM_ID
+    verity-wallet rebuild                  -> replay every wallet event into empty projections
 
 Amounts are dollars with up to six decimals (exact: converted to micro-dollars without floats).
 """
@@ -17,6 +18,7 @@ from decimal import Decimal, InvalidOperation
 
 from contracts.ids import normalize_id
 from services.common.db import common_migrations, create_pool, migrate
+from services.common.projections import rebuild
 from services.wallet import store
 from services.wallet.commands import execute
 from services.wallet.domain import Credit, Debit, WalletError
@@ -38,10 +40,14 @@ def dollars_to_micros(text: str) -> int:
 
 
 async def run(args: argparse.Namespace, settings: WalletSettings) -> int:
-    team_id = str(normalize_id(args.team_id))
+    team_id = str(normalize_id(getattr(args, "team_id", "0" * 32)))
     pool = await create_pool(settings.database_url, SCHEMA, max_size=1)
     try:
         await migrate(pool, SCHEMA, [*common_migrations(), *MIGRATIONS])
+        if args.command == "rebuild":  # e.g. after the snapshot's shape changed
+            replayed = await rebuild(pool, store.EVENTS, store.PROJECTION)
+            print(json.dumps({"replayed_events": replayed}))
+            return 0
         async with pool.acquire() as conn, conn.transaction():
             if args.command == "show":
                 wallet = await store.load(conn, team_id)
@@ -73,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         sub.add_argument("amount", type=dollars_to_micros, help="dollars, e.g. 25.00")
         sub.add_argument("--reason", required=True)
     commands.add_parser("show").add_argument("team_id")
+    commands.add_parser("rebuild", help="rebuild the projections from the wallet events")
     args = parser.parse_args(argv)
     return asyncio.run(run(args, WalletSettings()))
 
