@@ -56,22 +56,22 @@ def _allowed(address: IPAddress, allowlist: Sequence[Network]) -> bool:
     return address.is_global and not address.is_multicast
 
 
-def parse(url: str) -> tuple[SplitResult, str, int]:
-    """Shape checks that need no network."""
+def parse(url: str, what: str = "callback_url") -> tuple[SplitResult, str, int]:
+    """Shape checks that need no network; `what` names the URL in messages."""
     if len(url) > 2048:
-        raise RefusedUrlError("callback_url is longer than 2048 characters")
+        raise RefusedUrlError(f"{what} is longer than 2048 characters")
     parts = urlsplit(url)
     if parts.scheme not in ALLOWED_SCHEMES:
-        raise RefusedUrlError("callback_url must be an http or https URL")
+        raise RefusedUrlError(f"{what} must be an http or https URL")
     if parts.username or parts.password:
-        raise RefusedUrlError("callback_url must not carry credentials")
+        raise RefusedUrlError(f"{what} must not carry credentials")
     host = parts.hostname
     if not host:
-        raise RefusedUrlError("callback_url has no host")
+        raise RefusedUrlError(f"{what} has no host")
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError as exc:
-        raise RefusedUrlError("callback_url has an invalid port") from exc
+        raise RefusedUrlError(f"{what} has an invalid port") from exc
     return parts, host, port
 
 
@@ -79,9 +79,11 @@ async def check(
     url: str,
     allowlist: Sequence[Network] = (),
     resolve: Resolver = system_resolver,
+    *,
+    what: str = "callback_url",
 ) -> Target:
     """Approve `url` and the addresses to connect to, or raise RefusedUrlError."""
-    parts, host, port = parse(url)
+    parts, host, port = parse(url, what)
     try:
         literal: IPAddress | None = ipaddress.ip_address(host)
     except ValueError:
@@ -92,13 +94,27 @@ async def check(
         try:
             resolved = [ipaddress.ip_address(a.split("%")[0]) for a in await resolve(host, port)]
         except OSError as exc:
-            raise RefusedUrlError(f"callback_url host {host!r} does not resolve") from exc
+            raise RefusedUrlError(f"{what} host {host!r} does not resolve") from exc
         if not resolved:
-            raise RefusedUrlError(f"callback_url host {host!r} does not resolve")
+            raise RefusedUrlError(f"{what} host {host!r} does not resolve")
     refused = [a for a in resolved if not _allowed(a, allowlist)]
     if refused:
         raise RefusedUrlError(
-            f"callback_url host {host!r} resolves to a non-public address ({refused[0]});"
+            f"{what} host {host!r} resolves to a non-public address ({refused[0]});"
             " ask the operator to allowlist it"
         )
     return Target(parts, host, port, tuple(dict.fromkeys(resolved)))
+
+
+def pinned(target: Target) -> tuple[str, str]:
+    """The URL to connect to (the approved address, no second DNS lookup) and its Host header.
+
+    Send the request with `extensions={"sni_hostname": target.host}` so TLS still checks the
+    real name.
+    """
+    address = target.addresses[0]
+    ip = f"[{address}]" if isinstance(address, ipaddress.IPv6Address) else str(address)
+    url = target.url._replace(netloc=f"{ip}:{target.port}").geturl()
+    default_port = 443 if target.url.scheme == "https" else 80
+    host = target.host if target.port == default_port else f"{target.host}:{target.port}"
+    return url, host

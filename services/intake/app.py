@@ -6,40 +6,71 @@ from litestar import Litestar, Router
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
-from contracts.topics import CALLBACKS, LEDGER
+from contracts.topics import CALLBACKS, DETECT_RESULTS, LEDGER, WALLET
+from services.common import urlguard
+from services.common.blobstore import FilesystemBlobStore
 from services.common.consumer import subscribe, with_inbox
 from services.common.db import Pool
 from services.common.http import health_handler, tracing_plugin
 from services.common.runtime import Runtime
-from services.common.settings import CommonSettings
-from services.intake import account, callbacks
+from services.intake import account, callbacks, saga
 from services.intake.api import AccountController, CallbacksController
 from services.intake.auth import authenticate
+from services.intake.commands import Batches
+from services.intake.context import Intake
+from services.intake.detect_api import BatchController, DetectController
 from services.intake.errors import EXCEPTION_HANDLERS
+from services.intake.progress import Progress
+from services.intake.ratelimit import RateLimiter
 from services.intake.schema import MIGRATIONS
+from services.intake.settings import IntakeSettings
+from services.intake.views import callback_renderer
+
+GROUPS = (account.GROUP, callbacks.GROUP, saga.FUNDS_GROUP, saga.RESULTS_GROUP)
 
 
-def _wire(rt: Runtime) -> None:
-    for topic, group, effect in (
-        (LEDGER, account.GROUP, account.on_ledger_entry),
-        (CALLBACKS, callbacks.GROUP, callbacks.on_attempt),
-    ):
-        subscribe(rt.broker, (topic,), group, with_inbox(rt.pool, group, effect))
+def build_app(settings: IntakeSettings) -> Litestar:
+    blobs = FilesystemBlobStore(settings.blob_root)
+    batches = Batches(blobs, callback_renderer(settings.public_url))
+    progress = Progress(settings.database_url)
 
+    def wire(rt: Runtime) -> None:
+        for topic, group, effect in (
+            (LEDGER, account.GROUP, account.on_ledger_entry),
+            (CALLBACKS, callbacks.GROUP, callbacks.on_attempt),
+            (WALLET, saga.FUNDS_GROUP, saga.on_funds(batches)),
+            (DETECT_RESULTS, saga.RESULTS_GROUP, saga.on_result(batches)),
+        ):
+            subscribe(rt.broker, (topic,), group, with_inbox(rt.pool, group, effect))
 
-def build_app(settings: CommonSettings) -> Litestar:
+    async def listen(rt: Runtime) -> None:
+        await progress.run(rt.stopping)
+
     runtime = Runtime(
         "intake",
         settings,
         migrations=MIGRATIONS,
-        consumer_groups=(account.GROUP, callbacks.GROUP),
-        wire=_wire,
+        consumer_groups=GROUPS,
+        wire=wire,
+        background=(listen,),
+    )
+    intake = Intake(
+        runtime=runtime,
+        settings=settings,
+        blobs=blobs,
+        batches=batches,
+        progress=progress,
+        limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),
+        allowlist=urlguard.parse_allowlist(settings.callback_allowlist),
     )
 
     def provide_pool() -> Pool:
         return runtime.pool
 
-    api = [AccountController, CallbacksController]
+    def provide_intake() -> Intake:
+        return intake
+
+    api = [AccountController, CallbacksController, BatchController, DetectController]
     return Litestar(
         [
             health_handler(runtime),
@@ -48,6 +79,7 @@ def build_app(settings: CommonSettings) -> Litestar:
         ],
         dependencies={
             "pool": Provide(provide_pool, sync_to_thread=False),
+            "intake": Provide(provide_intake, sync_to_thread=False),
             "team": Provide(authenticate),
         },
         exception_handlers=EXCEPTION_HANDLERS,

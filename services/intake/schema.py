@@ -80,4 +80,66 @@ MIGRATIONS = [
         CREATE INDEX callback_attempts_batch ON callback_attempts (team_id, batch_id);
         """,
     ),
+    Migration(
+        103,
+        "batches and detects read models; idempotency keys",
+        """
+        -- Projections of the batch streams (services/intake/store.py BatchProjection), the
+        -- only source of GET /detect*. Rebuilt from `events` by `verity-admin rebuild`.
+        CREATE TABLE batches (
+            batch_id        text PRIMARY KEY,
+            team_id         text        NOT NULL,
+            kind            text        NOT NULL,
+            status          text        NOT NULL,
+            total_files     int         NOT NULL DEFAULT 0,
+            completed_count int         NOT NULL DEFAULT 0,
+            failed_count    int         NOT NULL DEFAULT 0,
+            detect_ids      text[]      NOT NULL DEFAULT '{}',
+            options         jsonb       NOT NULL DEFAULT '{}',
+            reserved_micros bigint,
+            rejection       jsonb,
+            created_at      timestamptz NOT NULL,
+            updated_at      timestamptz NOT NULL,
+            finished_at     timestamptz
+        );
+        CREATE INDEX batches_team_list ON batches (team_id, kind, created_at DESC, batch_id);
+        CREATE TABLE detects (
+            detect_id        text PRIMARY KEY,
+            team_id          text        NOT NULL,
+            batch_id         text        NOT NULL,
+            kind             text        NOT NULL,
+            position         int         NOT NULL,
+            filename         text        NOT NULL,
+            media_type       text        NOT NULL,
+            duration_seconds double precision,
+            analysed_seconds double precision,
+            size_bytes       bigint      NOT NULL,
+            blob_key         text        NOT NULL,
+            options          jsonb       NOT NULL,
+            status           text        NOT NULL,
+            error_code       text,
+            error_message    text,
+            result           jsonb,
+            media_deleted    boolean     NOT NULL DEFAULT false,
+            file_deleted_at  timestamptz,
+            created_at       timestamptz NOT NULL,
+            updated_at       timestamptz NOT NULL
+        );
+        CREATE INDEX detects_team_list ON detects (team_id, created_at DESC, detect_id);
+        CREATE INDEX detects_batch ON detects (batch_id, position);
+        -- Idempotency-Key (API.md): the first successful response to (team, key), replayed for
+        -- 24 h to a retry with the same request fingerprint. A row without a response is a
+        -- request still in flight.
+        CREATE TABLE idempotency_keys (
+            team_id      text        NOT NULL,
+            key          text        NOT NULL,
+            fingerprint  text        NOT NULL,
+            status_code  int,
+            body         jsonb,
+            headers      jsonb,
+            created_at   timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (team_id, key)
+        );
+        """,
+    ),
 ]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -30,11 +29,6 @@ def signature_headers(
     }
 
 
-def _netloc(address: urlguard.IPAddress, port: int) -> str:
-    host = f"[{address}]" if isinstance(address, ipaddress.IPv6Address) else str(address)
-    return f"{host}:{port}"
-
-
 @dataclass
 class Sender:
     allowlist: Sequence[urlguard.Network] = ()
@@ -59,9 +53,7 @@ class Sender:
         except urlguard.RefusedUrlError as exc:
             return Outcome(refused=True, error=str(exc))
         # connect to the address the guard approved; Host and TLS SNI keep the real name
-        pinned = target.url._replace(netloc=_netloc(target.addresses[0], target.port))
-        default_port = 443 if target.url.scheme == "https" else 80
-        host = target.host if target.port == default_port else f"{target.host}:{target.port}"
+        url, host = urlguard.pinned(target)
         headers = {
             **signature_headers(delivery.webhook_id, delivery.payload, secrets, at),
             "content-type": "application/json",
@@ -71,7 +63,7 @@ class Sender:
         try:
             async with self._client.stream(
                 "POST",
-                pinned.geturl(),
+                url,
                 content=delivery.payload.encode(),
                 headers=headers,
                 extensions={"sni_hostname": target.host},

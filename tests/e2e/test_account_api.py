@@ -16,9 +16,9 @@ from contracts.ids import new_id
 from contracts.topics import route
 from services.common.db import Pool, create_pool
 from services.common.runtime import Runtime
-from services.common.settings import CommonSettings
 from services.intake import tokens
 from services.intake.app import build_app
+from services.intake.settings import IntakeSettings
 from services.wallet.app import build_runtime
 from services.wallet.commands import execute
 from services.wallet.domain import Credit
@@ -45,7 +45,7 @@ async def wallet(infra: Infra) -> AsyncIterator[Runtime]:
 
 @pytest.fixture(scope="module")
 async def client(infra: Infra, wallet: Runtime) -> AsyncIterator[AsyncTestClient[Any]]:
-    settings = CommonSettings(
+    settings = IntakeSettings(
         database_url=infra.database_url, kafka_bootstrap=infra.kafka_bootstrap
     )
     async with AsyncTestClient(build_app(settings)) as c:

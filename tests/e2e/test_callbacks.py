@@ -21,9 +21,9 @@ from contracts import events as ev
 from contracts.ids import new_id
 from contracts.topics import BATCHES
 from services.common.db import Pool, create_pool
-from services.common.settings import CommonSettings
 from services.intake import tokens
 from services.intake.app import build_app
+from services.intake.settings import IntakeSettings
 from services.notifier import secrets
 from services.notifier.domain import webhook_id_for
 from tests.support.infra import REPO, Infra
@@ -127,7 +127,7 @@ async def test_failing_receiver_gets_one_logical_delivery_signed_and_logged(
     ]  # fmt: skip
 
     # the owning team reads the delivery log through intake; another team cannot
-    settings = CommonSettings(
+    settings = IntakeSettings(
         database_url=infra.database_url, kafka_bootstrap=infra.kafka_bootstrap
     )
     intake_pool = await create_pool(infra.database_url, "intake", max_size=1)

@@ -1,0 +1,46 @@
+"""What the batch and detect handlers need, built once by the composition root (app.py)."""
+
+from __future__ import annotations
+
+from services.common import urlguard
+from services.common.blobstore import FilesystemBlobStore
+from services.common.db import Pool
+from services.common.runtime import Runtime
+from services.intake.commands import Batches
+from services.intake.progress import Progress
+from services.intake.ratelimit import RateLimiter
+from services.intake.settings import IntakeSettings
+from services.intake.submission import Submitter
+
+
+class Intake:
+    """A plain class on purpose: Litestar validates dataclass dependencies field by field."""
+
+    def __init__(
+        self,
+        *,
+        runtime: Runtime,
+        settings: IntakeSettings,
+        blobs: FilesystemBlobStore,
+        batches: Batches,
+        progress: Progress,
+        limiter: RateLimiter,
+        allowlist: tuple[urlguard.Network, ...],
+    ) -> None:
+        self.runtime = runtime
+        self.settings = settings
+        self.blobs = blobs
+        self.batches = batches
+        self.progress = progress
+        self.limiter = limiter
+        self.allowlist = allowlist
+
+    @property
+    def pool(self) -> Pool:
+        return self.runtime.pool
+
+    @property
+    def submitter(self) -> Submitter:
+        return Submitter(
+            self.pool, self.batches, self.progress, self.settings.wallet_timeout_seconds
+        )

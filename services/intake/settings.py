@@ -1,0 +1,27 @@
+"""Intake settings: the common ones plus the API's limits and the saga's patience."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from services.common.settings import CommonSettings
+
+MB = 1024 * 1024
+
+
+class IntakeSettings(CommonSettings):
+    # Where clients reach this API; media and visualization URLs in detect items start with it.
+    public_url: str = "http://127.0.0.1:8000"
+    # How long POST /detect/batch waits for the wallet's decision before answering 503.
+    wallet_timeout_seconds: float = Field(default=10.0, gt=0)
+    rate_limit_per_second: float = Field(default=40.0, gt=0)
+    rate_limit_burst: float = Field(default=40.0, ge=1)
+    max_batch_bytes: int = Field(default=500 * MB, gt=0)
+    max_single_bytes: int = Field(default=150 * MB, gt=0)
+    max_batch_files: int = Field(default=50, ge=1)
+    # `Prefer: wait` on POST /detect holds the request at most this long (API.md: 120 s).
+    max_wait_seconds: float = Field(default=120.0, gt=0)
+    # Networks a callback_url or a media URL may point to besides the public internet
+    # (the notifier reads the same variable, VERITY_CALLBACK_ALLOWLIST).
+    callback_allowlist: str = ""
+    fetch_timeout_seconds: float = Field(default=60.0, gt=0)

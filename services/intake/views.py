@@ -1,0 +1,176 @@
+"""Reads of batches and detects: queries of the read model and their wire shapes (API.md).
+
+Every query is scoped to a team: another team's uuid finds nothing, exactly like an unknown
+one. Batches still waiting for the wallet, rejected (402) or abandoned (503) never became
+visible: a client never got a 202 for them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import JsonValue
+
+from contracts import events as ev
+from services.common.db import Conn
+from services.intake.store import PayloadRenderer
+from services.intake.wire import cents, timestamp
+
+VISIBLE = ("processing", "completed", "partially_failed", "failed", "cancelled")
+# keys of a detector result copied onto the detect item (API.md "The detect item")
+RESULT_KEYS = (
+    "metrics",
+    "image_metrics",
+    "video_metrics",
+    "audio_source_tracing",
+    "intelligence",
+    "identity_matches",
+    "model",
+    "segments",
+    "reasons",
+)
+Row = Mapping[str, Any]
+
+
+def _row(record: Any) -> Row | None:
+    return dict(record) if record is not None else None
+
+
+_BATCH_SELECT = """
+SELECT b.*,
+  coalesce((SELECT sum(amount_micros) FROM account_ledger l
+            WHERE l.batch_id = b.batch_id AND l.kind = 'capture'), 0)::bigint AS charged_micros,
+  coalesce((SELECT sum(amount_micros) FROM account_ledger l
+            WHERE l.batch_id = b.batch_id AND l.kind = 'release'), 0)::bigint AS refunded_micros
+FROM batches b
+"""
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: list[Row]
+    total: int
+
+
+def batch_item(row: Row) -> dict[str, JsonValue]:
+    body: dict[str, JsonValue] = {
+        "uuid": row["batch_id"],
+        "status": row["status"],
+        "total_files": row["total_files"],
+        "completed_count": row["completed_count"],
+        "failed_count": row["failed_count"],
+        "created_at": timestamp(row["created_at"]),
+        "updated_at": timestamp(row["updated_at"]),
+        "finished_at": timestamp(row["finished_at"]),
+        "detect_uuids": list(row["detect_ids"]),
+        "settings": row["options"],
+    }
+    if "charged_micros" in row:
+        body["charged_cents"] = cents(row["charged_micros"])
+        body["refunded_cents"] = cents(row["refunded_micros"])
+    return body
+
+
+def detect_item(row: Row, public_url: str) -> dict[str, JsonValue]:
+    options = row["options"]
+    result: Mapping[str, JsonValue] = row["result"] or {}
+    retained = not options["zero_retention_mode"] and not row["media_deleted"]
+    url = f"{public_url}/api/v2/detect/{row['detect_id']}/media" if retained else None
+    body: dict[str, JsonValue] = {key: result.get(key) for key in RESULT_KEYS}
+    body.update(
+        {
+            "uuid": row["detect_id"],
+            "media_type": row["media_type"],
+            "status": row["status"],
+            "filename": row["filename"],
+            "duration": row["duration_seconds"],
+            "analysed_seconds": row["analysed_seconds"],
+            "created_at": timestamp(row["created_at"]),
+            "updated_at": timestamp(row["updated_at"]),
+            "error_message": row["error_message"],
+            "visualize": options["visualize"],
+            "audio_source_tracing_enabled": options["audio_source_tracing"],
+            "intelligence_enabled": options["intelligence"],
+            "search_identity": options["search_identity"],
+            "zero_retention_mode": options["zero_retention_mode"],
+            "url": url,
+            "audio_url": url if row["media_type"] == "audio" else None,
+            "media_deleted": row["media_deleted"],
+            "file_deleted_at": timestamp(row["file_deleted_at"]),
+            "batch_uuid": row["batch_id"] if row["kind"] == "batch" else None,
+        }
+    )
+    return body
+
+
+async def batch_row(conn: Conn, team_id: str, batch_id: str, *, kind: str = "batch") -> Row | None:
+    return _row(
+        await conn.fetchrow(
+            _BATCH_SELECT + " WHERE b.batch_id = $1 AND b.team_id = $2 AND b.kind = $3"
+            " AND b.status = ANY($4::text[])",
+            batch_id,
+            team_id,
+            kind,
+            list(VISIBLE),
+        )
+    )
+
+
+async def batch_page(conn: Conn, team_id: str, page: int, page_size: int) -> Page:
+    where = " WHERE b.team_id = $1 AND b.kind = 'batch' AND b.status = ANY($2::text[])"
+    total = await conn.fetchval("SELECT count(*) FROM batches b" + where, team_id, list(VISIBLE))
+    rows = await conn.fetch(
+        _BATCH_SELECT + where + " ORDER BY b.created_at DESC, b.batch_id LIMIT $3 OFFSET $4",
+        team_id,
+        list(VISIBLE),
+        page_size,
+        (page - 1) * page_size,
+    )
+    return Page([dict(r) for r in rows], total)
+
+
+async def detect_row(conn: Conn, team_id: str, detect_id: str) -> Row | None:
+    return _row(
+        await conn.fetchrow(
+            "SELECT * FROM detects WHERE detect_id = $1 AND team_id = $2", detect_id, team_id
+        )
+    )
+
+
+async def detect_page(conn: Conn, team_id: str, page: int, page_size: int) -> Page:
+    total = await conn.fetchval("SELECT count(*) FROM detects WHERE team_id = $1", team_id)
+    rows = await conn.fetch(
+        "SELECT * FROM detects WHERE team_id = $1"
+        " ORDER BY created_at DESC, position DESC, detect_id LIMIT $2 OFFSET $3",
+        team_id,
+        page_size,
+        (page - 1) * page_size,
+    )
+    return Page([dict(r) for r in rows], total)
+
+
+def callback_renderer(public_url: str) -> PayloadRenderer:
+    """What the notifier POSTs when a batch ends: the batch item, or a single detect's item."""
+
+    async def render(conn: Conn, terminal: ev.BatchTerminal) -> dict[str, JsonValue]:
+        row = await conn.fetchrow("SELECT * FROM batches WHERE batch_id = $1", terminal.batch_id)
+        assert row is not None, "a terminal batch has a read model row"
+        if row["kind"] == "single":
+            detect = await conn.fetchrow(
+                "SELECT * FROM detects WHERE batch_id = $1", terminal.batch_id
+            )
+            assert detect is not None
+            return {"success": True, "item": detect_item(dict(detect), public_url)}
+        ended = {
+            **row,
+            "status": terminal.status,
+            "completed_count": terminal.completed_count,
+            "failed_count": terminal.failed_count,
+            "updated_at": terminal.occurred_at,
+            "finished_at": terminal.occurred_at,
+        }
+        return {"success": True, "item": batch_item(ended)}
+
+    return render

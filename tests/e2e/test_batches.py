@@ -1,0 +1,569 @@
+"""POST /detect/batch and friends, end to end.
+
+Real Kafka and PostgreSQL (started by the project's scripts), the real wallet service, intake's
+app with its consumers, and a test-only analyzer playing the detector's part on Kafka
+(tests/support/analyzer.py: it verifies the stored bytes and answers, it scores nothing).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import zipfile
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from services.common.db import Pool, create_pool
+from services.common.projections import rebuild
+from services.common.runtime import Runtime
+from services.intake import tokens
+from services.intake.store import EVENTS, PROJECTION
+from services.wallet.app import build_runtime
+from services.wallet.commands import execute
+from services.wallet.domain import Credit
+from services.wallet.settings import WalletSettings
+from tests.support import analyzer, media
+from tests.support.infra import Infra
+from tests.support.services import service_process
+
+pytestmark = pytest.mark.infra
+
+Client = httpx.AsyncClient
+WAV = media.wav_bytes(1.0)  # 1 s: priced at 1 billed second of audio = 1000 micros = 0.1 cent
+DOLLAR = 1_000_000
+
+
+@pytest.fixture(scope="module")
+def blob_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("blobs")
+
+
+@pytest.fixture(scope="module")
+async def wallet(infra: Infra) -> AsyncIterator[Runtime]:
+    runtime = build_runtime(
+        WalletSettings(database_url=infra.database_url, kafka_bootstrap=infra.kafka_bootstrap)
+    )
+    await runtime.start()
+    try:
+        yield runtime
+    finally:
+        await runtime.stop()
+
+
+@pytest.fixture(scope="module")
+async def fake_detector(infra: Infra, blob_root: Path) -> AsyncIterator[analyzer.TestAnalyzer]:
+    async with analyzer.running(infra.kafka_bootstrap, blob_root) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+async def client(
+    infra: Infra,
+    blob_root: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    wallet: Runtime,
+    fake_detector: analyzer.TestAnalyzer,
+) -> AsyncIterator[Client]:
+    """Intake as a real process behind uvicorn, so uploads really stream over HTTP."""
+    env = {
+        "VERITY_DATABASE_URL": infra.database_url,
+        "VERITY_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
+        "VERITY_BLOB_ROOT": str(blob_root),
+        "VERITY_PUBLIC_URL": "http://verity.test",
+        "VERITY_CALLBACK_ALLOWLIST": "127.0.0.0/8",
+    }
+    log = tmp_path_factory.mktemp("logs") / "intake.log"
+    async with (
+        service_process("intake", env, log) as url,
+        httpx.AsyncClient(base_url=url, timeout=120) as c,
+    ):
+        yield c
+
+
+@pytest.fixture(scope="module")
+async def pools(infra: Infra, client: Client) -> AsyncIterator[dict[str, Pool]]:
+    intake = await create_pool(infra.database_url, "intake", max_size=2)
+    wallet = await create_pool(infra.database_url, "wallet", max_size=2)
+    try:
+        yield {"intake": intake, "wallet": wallet}
+    finally:
+        await intake.close()
+        await wallet.close()
+
+
+TeamFactory = Callable[..., Any]
+
+
+@pytest.fixture(scope="module")
+def new_team(pools: dict[str, Pool], fake_detector: analyzer.TestAnalyzer) -> TeamFactory:
+    async def create(credit_micros: int = 10 * DOLLAR) -> tuple[str, dict[str, str]]:
+        async with pools["intake"].acquire() as conn:
+            team_id = await tokens.create_team(conn, "batch-test")
+            issued = await tokens.issue_token(conn, team_id)
+        if credit_micros:
+            async with pools["wallet"].acquire() as conn, conn.transaction():
+                await execute(conn, team_id, Credit(amount_micros=credit_micros, reason="test"))
+        fake_detector.teams.add(team_id)
+        return team_id, {"Authorization": f"Bearer {issued.token}"}
+
+    return create
+
+
+def wavs(n: int, prefix: str = "clip") -> list[tuple[str, tuple[str, bytes, str]]]:
+    return [("files[]", (f"{prefix}{i:02d}.wav", WAV, "audio/wav")) for i in range(n)]
+
+
+async def finished(client: Client, auth: dict[str, str], path: str) -> dict[str, Any]:
+    """Poll until the batch or detect leaves `processing`."""
+    async with asyncio.timeout(60):
+        while True:
+            response = await client.get(path, headers=auth)
+            assert response.status_code == 200, response.text
+            found: dict[str, Any] = response.json()["item"]
+            if found["status"] != "processing":
+                return found
+            await asyncio.sleep(0.1)
+
+
+def stored_files(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*") if p.is_file()]
+
+
+async def wallet_figures(pools: dict[str, Pool], team_id: str) -> tuple[int, int]:
+    """(balance, reserved) in micros, from the wallet's own snapshot."""
+    async with pools["wallet"].acquire() as conn:
+        row = await conn.fetchrow(
+            "SELECT balance_micros, reserved_micros FROM wallets WHERE team_id = $1", team_id
+        )
+    assert row is not None
+    return row["balance_micros"], row["reserved_micros"]
+
+
+async def settled(pools: dict[str, Pool], team_id: str, balance: int) -> None:
+    """Wait until the wallet shows `balance` with nothing reserved."""
+    async with asyncio.timeout(30):
+        while await wallet_figures(pools, team_id) != (balance, 0):
+            await asyncio.sleep(0.1)
+
+
+def problem(response: httpx.Response, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body: dict[str, Any] = response.json()
+    assert body["success"] is False
+    assert body["status"] == status
+    assert body["message"] == body["detail"]
+    return body
+
+
+# --- the happy paths -------------------------------------------------------------------------
+
+
+async def test_fifty_files_complete_and_are_charged(
+    client: Client, new_team: TeamFactory, pools: dict[str, Pool]
+) -> None:
+    team_id, auth = await new_team()
+    response = await client.post("/api/v2/detect/batch", files=wavs(50), headers=auth)
+    assert response.status_code == 202, response.text
+    batch = response.json()["item"]
+    assert response.headers["location"] == f"/api/v2/detect/batch/{batch['uuid']}"
+    assert (batch["status"], batch["total_files"], len(batch["detect_uuids"])) == (
+        "processing", 50, 50
+    )  # fmt: skip
+    assert batch["created_at"].endswith("Z")
+
+    done = await finished(client, auth, f"/api/v2/detect/batch/{batch['uuid']}")
+    assert (done["status"], done["completed_count"], done["failed_count"]) == ("completed", 50, 0)
+    assert done["finished_at"] is not None
+    first = (await client.get(f"/detect/{batch['detect_uuids'][0]}", headers=auth)).json()["item"]
+    assert (first["filename"], first["media_type"], first["status"]) == (
+        "clip00.wav", "audio", "completed"
+    )  # fmt: skip
+    assert first["duration"] == pytest.approx(1.0, abs=0.01)
+    assert first["batch_uuid"] == batch["uuid"]
+    assert first["url"] == f"http://verity.test/api/v2/detect/{first['uuid']}/media"
+    media_bytes = await client.get(f"/api/v2/detect/{first['uuid']}/media", headers=auth)
+    assert media_bytes.content == WAV
+    await settled(pools, team_id, 10 * DOLLAR - 50 * 1000)  # 50 x 1 s x 1000 micros/s
+    listed = (await client.get("/api/v2/detect?page_size=100", headers=auth)).json()
+    assert listed["total_count"] == 50
+    assert len(listed["items"]) == 50
+
+
+async def test_zip_is_flattened_in_archive_order(client: Client, new_team: TeamFactory) -> None:
+    _, auth = await new_team()
+    entries = [(f"calls/day{i % 3}/c{i:02d}.wav", WAV) for i in range(48)]
+    entries[1:1] = [("__MACOSX/calls/._c00.wav", b"junk"), ("notes.txt", b"hello")]
+    entries += [("a/dup.wav", WAV), ("b/dup.wav", WAV), (".hidden.wav", WAV), ("in.zip", b"PK")]
+    archive = media.zip_bytes(entries)
+    response = await client.post(
+        "/api/v2/detect/batch", files={"file": ("calls.zip", archive, "application/zip")},
+        headers=auth,
+    )  # fmt: skip
+    assert response.status_code == 202, response.text
+    batch = response.json()["item"]
+    assert batch["total_files"] == 50
+    done = await finished(client, auth, f"/detect/batch/{batch['uuid']}")
+    assert done["status"] == "completed"
+    listed = (await client.get("/detect?page_size=100", headers=auth)).json()["items"]
+    names = [d["filename"] for d in reversed(listed)]  # newest first: the last upload leads
+    assert names == [f"c{i:02d}.wav" for i in range(48)] + ["dup.wav", "dup (2).wav"]
+
+
+async def test_partially_failed_batch_charges_only_successes(
+    client: Client, new_team: TeamFactory, pools: dict[str, Pool]
+) -> None:
+    team_id, auth = await new_team()
+    files = [*wavs(2), ("files[]", ("fail_me.wav", WAV, "audio/wav"))]
+    response = await client.post("/detect/batch", files=files, headers=auth)
+    assert response.status_code == 202, response.text
+    batch_id = response.json()["item"]["uuid"]
+    done = await finished(client, auth, f"/detect/batch/{batch_id}")
+    assert (done["status"], done["completed_count"], done["failed_count"]) == (
+        "partially_failed", 2, 1
+    )  # fmt: skip
+    failed = (await client.get(f"/detect/{done['detect_uuids'][2]}", headers=auth)).json()["item"]
+    assert failed["status"] == "failed"
+    assert failed["error_message"] == "the test analyzer was told to fail"
+    await settled(pools, team_id, 10 * DOLLAR - 2 * 1000)
+    view: dict[str, Any] = {}
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(30):  # the ledger reaches intake's read model one hop later
+            while view.get("refunded_cents") != 0.1 or view.get("charged_cents") != 0.2:
+                await asyncio.sleep(0.2)
+                view = (await client.get(f"/detect/batch/{batch_id}", headers=auth)).json()["item"]
+    assert (view["charged_cents"], view["refunded_cents"]) == (0.2, 0.1), view
+
+
+async def test_cancel_stops_unfinished_detects_and_refunds_them(
+    client: Client,
+    new_team: TeamFactory,
+    pools: dict[str, Pool],
+    fake_detector: analyzer.TestAnalyzer,
+) -> None:
+    team_id, auth = await new_team()
+    files = wavs(1) + wavs(2, prefix="hold_")
+    response = await client.post("/detect/batch", files=files, headers=auth)
+    batch_id = response.json()["item"]["uuid"]
+    async with asyncio.timeout(30):
+        while (await client.get(f"/detect/batch/{batch_id}", headers=auth)).json()["item"][
+            "completed_count"
+        ] < 1:
+            await asyncio.sleep(0.1)
+    cancelled = await client.post(f"/detect/batch/{batch_id}/cancel", headers=auth)
+    assert cancelled.status_code == 200, cancelled.text
+    item = cancelled.json()["item"]
+    assert (item["status"], item["completed_count"], item["failed_count"]) == ("cancelled", 1, 2)
+    again = await client.post(f"/detect/batch/{batch_id}/cancel", headers=auth)
+    assert again.status_code == 200
+    assert again.json()["item"]["status"] == "cancelled"
+    held = (await client.get(f"/detect/{item['detect_uuids'][1]}", headers=auth)).json()["item"]
+    assert held["status"] == "failed"
+    assert "cancelled" in held["error_message"]
+    await fake_detector.release()  # the stopped files' results now arrive, late
+    await settled(pools, team_id, 10 * DOLLAR - 1000)
+    await asyncio.sleep(1)  # give a wrongly handled late result time to show
+    assert await wallet_figures(pools, team_id) == (10 * DOLLAR - 1000, 0)
+    final = (await client.get(f"/detect/batch/{batch_id}", headers=auth)).json()["item"]
+    assert (final["status"], final["completed_count"], final["failed_count"]) == (
+        "cancelled", 1, 2
+    )  # fmt: skip
+
+
+async def test_single_detect_with_prefer_wait(client: Client, new_team: TeamFactory) -> None:
+    _, auth = await new_team()
+    response = await client.post(
+        "/api/v2/detect",
+        files={"file": ("one.wav", WAV, "audio/wav")},
+        data={"audio_source_tracing": "true", "frame_length": "3"},
+        headers={**auth, "Prefer": "wait"},
+    )
+    assert response.status_code == 200, response.text
+    detect = response.json()["item"]
+    assert detect["status"] == "completed"
+    assert detect["audio_source_tracing_enabled"] is True
+    assert detect["batch_uuid"] is None
+    batches = (await client.get("/api/v2/detect/batch", headers=auth)).json()
+    assert batches["total_count"] == 0  # a single detect is not a batch to its client
+
+
+async def test_zero_retention_redacts_and_deletes_media(
+    client: Client, new_team: TeamFactory, blob_root: Path
+) -> None:
+    _, auth = await new_team()
+    response = await client.post(
+        "/detect/batch",
+        files=wavs(2, prefix="secret_"),
+        data={"zero_retention_mode": "TRUE"},
+        headers=auth,
+    )
+    assert response.status_code == 202, response.text
+    batch = await finished(client, auth, f"/detect/batch/{response.json()['item']['uuid']}")
+    for detect_id in batch["detect_uuids"]:
+        detect = (await client.get(f"/detect/{detect_id}", headers=auth)).json()["item"]
+        assert detect["filename"].startswith("redacted_")
+        assert detect["filename"].endswith(".wav")
+        assert "secret" not in detect["filename"]
+        assert detect["media_deleted"] is True
+        assert detect["file_deleted_at"] is not None
+        assert detect["url"] is None
+        assert detect["audio_url"] is None
+    assert not list((blob_root / "uploads" / batch["uuid"]).glob("*"))
+
+
+async def test_delete_removes_detect_and_media(
+    client: Client, new_team: TeamFactory, blob_root: Path
+) -> None:
+    _, auth = await new_team()
+    response = await client.post("/detect/batch", files=wavs(1), headers=auth)
+    batch = await finished(client, auth, f"/detect/batch/{response.json()['item']['uuid']}")
+    detect_id = batch["detect_uuids"][0]
+    assert stored_files(blob_root / "uploads" / batch["uuid"])
+    deleted = await client.delete(f"/detect/{detect_id}", headers=auth)
+    assert deleted.status_code == 200, deleted.text
+    problem(await client.get(f"/detect/{detect_id}", headers=auth), 404)
+    assert not stored_files(blob_root / "uploads" / batch["uuid"])
+
+
+# --- the rules checked before anything is created or charged ----------------------------------
+
+
+async def test_fifty_one_files_rejected(
+    client: Client, new_team: TeamFactory, blob_root: Path
+) -> None:
+    _, auth = await new_team()
+    before = stored_files(blob_root)
+    body = problem(await client.post("/detect/batch", files=wavs(51), headers=auth), 400)
+    assert "50" in body["detail"]
+    assert stored_files(blob_root) == before
+
+
+async def raw_post(url: str, headers: dict[str, str], body: AsyncIterator[bytes]) -> int:
+    """POST like a careful HTTP/1.1 client: stop sending as soon as a response arrives.
+
+    (httpx writes the whole body before it reads, so it cannot show an early 413.)
+    """
+    target = httpx.URL(url)
+    reader, writer = await asyncio.open_connection(target.host, target.port)
+    head = [f"POST {target.raw_path.decode()} HTTP/1.1", f"Host: {target.host}"]
+    head += [f"{k}: {v}" for k, v in headers.items()]
+    writer.write(("\r\n".join(head) + "\r\n\r\n").encode())
+    answer = asyncio.create_task(reader.readuntil(b"\r\n"))
+    try:
+        async for chunk in body:
+            if answer.done():
+                break
+            chunked = "Transfer-Encoding" in headers
+            writer.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n" if chunked else chunk)
+            try:
+                await writer.drain()
+            except ConnectionError:
+                break
+        else:
+            writer.write(b"0\r\n\r\n")
+        async with asyncio.timeout(30):
+            status_line = await answer
+    finally:
+        writer.close()
+    return int(status_line.split()[1])
+
+
+async def test_over_500_mb_is_413_as_soon_as_it_crosses(
+    client: Client, new_team: TeamFactory, blob_root: Path
+) -> None:
+    _, auth = await new_team()
+    before = stored_files(blob_root)
+    boundary = "verity-test-boundary"
+    chunk = bytes(1 << 20)
+    pulled = 0
+
+    async def body() -> AsyncIterator[bytes]:
+        nonlocal pulled
+        yield (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="files[]"; filename="big.wav"'
+            "\r\nContent-Type: audio/wav\r\n\r\n"
+        ).encode()
+        for _ in range(1000):  # up to 1 GB, if nobody stopped reading
+            pulled += 1
+            yield chunk
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    content_type = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    status = await raw_post(
+        str(client.base_url.join("/detect/batch")),
+        {**auth, **content_type, "Transfer-Encoding": "chunked"},
+        body(),
+    )
+    assert status == 413
+    assert 500 <= pulled < 600  # stopped right after 500 MB (plus what socket buffers held)
+    assert stored_files(blob_root) == before
+    pulled = 0
+    # a declared length over the limit is refused before a byte of the body is read
+    declared = await raw_post(
+        str(client.base_url.join("/detect/batch")),
+        {**auth, **content_type, "Content-Length": str(501 * (1 << 20))},
+        body(),
+    )
+    assert declared == 413
+    assert pulled < 16  # only what socket buffers took before the answer came
+
+
+async def test_intake_field_rules(client: Client, new_team: TeamFactory) -> None:
+    _, auth = await new_team()
+    archive = media.zip_bytes([("a.wav", WAV)])
+    both = await client.post(
+        "/detect/batch",
+        files=[*wavs(1), ("file", ("a.zip", archive, "application/zip"))],
+        headers=auth,
+    )
+    problem(both, 400)
+    neither = await client.post("/detect/batch", data={"visualize": "true"}, headers=auth)
+    problem(neither, 400)
+    not_zip = await client.post(
+        "/detect/batch", files={"file": ("a.wav", WAV, "audio/wav")}, headers=auth
+    )
+    assert "zip" in problem(not_zip, 400)["detail"]
+    wait = await client.post("/detect/batch", files=wavs(1), headers={**auth, "Prefer": "wait"})
+    assert "Prefer" in problem(wait, 400)["errors"]
+
+
+async def test_option_rules_name_the_field(client: Client, new_team: TeamFactory) -> None:
+    _, auth = await new_team()
+    cases = [
+        ({"colour": "red"}, "colour"),
+        ({"frame_length": "5"}, "frame_length"),
+        ({"frame_length": "two"}, "frame_length"),
+        ({"start_region": "3", "end_region": "1"}, "end_region"),
+        ({"start_region": "-1"}, "start_region"),
+        ({"visualize": "yes"}, "visualize"),
+        ({"max_video_secs": "0"}, "max_video_secs"),
+        ({"callback_url": "http://169.254.169.254/latest"}, "callback_url"),
+    ]
+    for data, field in cases:
+        response = await client.post("/detect/batch", files=wavs(1), data=data, headers=auth)
+        assert field in problem(response, 400)["errors"], (data, response.text)
+
+
+async def test_wav_that_is_a_png_is_named(client: Client, new_team: TeamFactory) -> None:
+    _, auth = await new_team()
+    files = [*wavs(1), ("files[]", ("voice.wav", media.png_bytes(), "audio/wav"))]
+    body = problem(await client.post("/detect/batch", files=files, headers=auth), 400)
+    assert "voice.wav" in body["errors"]
+    assert "PNG" in " ".join(body["errors"]["voice.wav"])
+
+
+async def test_zip_bomb_and_path_escape_are_rejected(
+    client: Client, new_team: TeamFactory, blob_root: Path
+) -> None:
+    _, auth = await new_team()
+    before = stored_files(blob_root)
+    bomb = io.BytesIO()
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as zf, zf.open("big.wav", "w") as entry:
+        zeros = bytes(1 << 20)
+        for _ in range(600):
+            entry.write(zeros)
+    for name, archive in (
+        ("bomb.zip", bomb.getvalue()),
+        ("escape.zip", media.zip_bytes([("ok.wav", WAV), ("../../evil.wav", WAV)])),
+    ):
+        response = await client.post(
+            "/detect/batch", files={"file": (name, archive, "application/zip")}, headers=auth
+        )
+        assert name in problem(response, 400)["detail"]
+    assert stored_files(blob_root) == before
+
+
+async def test_insufficient_funds_is_402_with_figures_and_nothing_created(
+    client: Client, new_team: TeamFactory, pools: dict[str, Pool], blob_root: Path
+) -> None:
+    team_id, auth = await new_team(credit_micros=1500)  # 0.15 cents for two 0.1-cent files
+    before = stored_files(blob_root)
+    response = await client.post("/detect/batch", files=wavs(2), headers=auth)
+    body = problem(response, 402)
+    assert body["details"] == {
+        "required_cents": 0.2,
+        "available_cents": 0.15,
+        "shortfall_cents": 0.05,
+        "files": [
+            {"filename": f"clip0{i}.wav", "media_type": "audio", "duration_seconds": 1.0,
+             "estimated_cost_cents": 0.1}
+            for i in range(2)
+        ],
+    }  # fmt: skip
+    assert stored_files(blob_root) == before
+    assert (await client.get("/detect", headers=auth)).json()["total_count"] == 0
+    assert (await client.get("/detect/batch", headers=auth)).json()["total_count"] == 0
+    assert await wallet_figures(pools, team_id) == (1500, 0)
+
+
+# --- idempotency, isolation, rate limit --------------------------------------------------------
+
+
+async def test_idempotent_retry_returns_the_first_response(
+    client: Client, new_team: TeamFactory, pools: dict[str, Pool]
+) -> None:
+    team_id, auth = await new_team()
+    keyed = {**auth, "Idempotency-Key": "upload-42"}
+    first = await client.post("/detect/batch", files=wavs(2), headers=keyed)
+    second = await client.post("/detect/batch", files=wavs(2), headers=keyed)
+    assert first.status_code == second.status_code == 202
+    assert first.json() == second.json()
+    assert first.headers["location"] == second.headers["location"]
+    listed = (await client.get("/detect/batch", headers=auth)).json()
+    assert listed["total_count"] == 1
+    await finished(client, auth, f"/detect/batch/{first.json()['item']['uuid']}")
+    await settled(pools, team_id, 10 * DOLLAR - 2 * 1000)  # charged once
+    other = await client.post("/detect/batch", files=wavs(3), headers=keyed)
+    problem(other, 422)
+
+
+async def test_another_teams_resources_are_404(client: Client, new_team: TeamFactory) -> None:
+    _, auth = await new_team()
+    _, intruder = await new_team()
+    batch = (await client.post("/detect/batch", files=wavs(1), headers=auth)).json()["item"]
+    detect_id = batch["detect_uuids"][0]
+    for path in (
+        f"/detect/batch/{batch['uuid']}",
+        f"/detect/{detect_id}",
+        f"/detect/{detect_id}/media",
+        "/detect/batch/not-an-id",
+    ):
+        problem(await client.get(path, headers=intruder), 404)
+    problem(await client.post(f"/detect/batch/{batch['uuid']}/cancel", headers=intruder), 404)
+    problem(await client.delete(f"/detect/{detect_id}", headers=intruder), 404)
+    assert (await client.get(f"/detect/{detect_id}", headers=auth)).status_code == 200
+
+
+async def test_rate_limit_is_429_with_retry_after(client: Client, new_team: TeamFactory) -> None:
+    _, auth = await new_team()
+    responses = await asyncio.gather(*(client.get("/detect", headers=auth) for _ in range(80)))
+    statuses = [r.status_code for r in responses]
+    limited = next(r for r in responses if r.status_code == 429)
+    assert 429 in statuses
+    assert 40 <= statuses.count(200) <= 50  # the burst, plus what refilled meanwhile
+    body = problem(limited, 429)
+    assert int(limited.headers["retry-after"]) >= 1
+    assert "requests per second" in body["detail"]
+
+
+async def test_rebuilt_projection_equals_the_live_one(
+    client: Client, pools: dict[str, Pool]
+) -> None:
+    """Runs last in this module, over everything the tests above recorded."""
+    query = {
+        "batches": "SELECT * FROM batches ORDER BY batch_id",
+        "detects": "SELECT * FROM detects ORDER BY detect_id",
+    }
+    async with pools["intake"].acquire() as conn:
+        live = {t: [dict(r) for r in await conn.fetch(q)] for t, q in query.items()}
+    replayed = await rebuild(pools["intake"], EVENTS, PROJECTION)
+    async with pools["intake"].acquire() as conn:
+        rebuilt = {t: [dict(r) for r in await conn.fetch(q)] for t, q in query.items()}
+    assert replayed > 0
+    assert live["detects"]
+    assert rebuilt == live

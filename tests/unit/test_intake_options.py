@@ -1,0 +1,65 @@
+"""Form options and the per-token rate limit: pure rules, no infrastructure."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import JsonValue
+
+from services.intake.errors import ApiError
+from services.intake.options import BATCH_FIELDS, SINGLE_FIELDS, parse_options
+from services.intake.ratelimit import RateLimiter, retry_after_header
+
+
+def errors_of(
+    fields: list[tuple[str, JsonValue]], allowed: frozenset[str] = BATCH_FIELDS
+) -> dict[str, list[str]]:
+    with pytest.raises(ApiError) as caught:
+        parse_options(fields, allowed)
+    assert caught.value.problem.status == 400
+    return caught.value.problem.errors or {}
+
+
+def test_defaults_and_multipart_strings() -> None:
+    assert parse_options([], BATCH_FIELDS).visualize is True
+    options = parse_options(
+        [("visualize", "FALSE"), ("intelligence", "1"), ("frame_length", "4"),
+         ("start_region", "1.5"), ("end_region", "3"), ("audio_source_tracing_enabled", "true")],
+        BATCH_FIELDS,
+    )  # fmt: skip
+    assert (options.visualize, options.intelligence, options.frame_length) == (False, True, 4)
+    assert (options.start_region, options.end_region) == (1.5, 3.0)
+    assert options.audio_source_tracing is True
+
+
+def test_json_values_and_single_detect_alias() -> None:
+    options = parse_options([("audio_source_tracing", True), ("max_video_secs", 10)], SINGLE_FIELDS)
+    assert options.audio_source_tracing is True
+    assert options.max_video_secs == 10.0
+    assert "audio_source_tracing" in errors_of([("audio_source_tracing", "true")])  # batch name
+
+
+def test_every_bad_field_is_named() -> None:
+    errors = errors_of(
+        [("frame_length", "2.5"), ("visualize", "yes"), ("colour", "red"),
+         ("start_region", "5"), ("end_region", "2"), ("max_video_secs", "nan"),
+         ("callback_url", "")],
+    )  # fmt: skip
+    assert set(errors) == {
+        "frame_length", "visualize", "colour", "end_region", "max_video_secs", "callback_url"
+    }  # fmt: skip
+    assert errors_of([("frame_length", "0")]) == {
+        "frame_length": ["must be an integer from 1 to 4"]
+    }
+    assert "visualize" in errors_of([("visualize", "true"), ("visualize", "false")])
+
+
+def test_rate_limiter_allows_the_burst_then_refills() -> None:
+    now = [0.0]
+    limiter = RateLimiter(rate=40, burst=40, clock=lambda: now[0])
+    assert all(limiter.acquire("t") == 0 for _ in range(40))
+    wait = limiter.acquire("t")
+    assert wait == pytest.approx(1 / 40)
+    assert retry_after_header(wait) == "1"
+    assert limiter.acquire("other") == 0  # buckets are per token
+    now[0] += 0.5
+    assert sum(limiter.acquire("t") == 0 for _ in range(40)) == 20
