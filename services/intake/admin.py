@@ -4,6 +4,7 @@ verity-admin team create NAME          -> prints the team id
 verity-admin token create TEAM_ID      -> prints the token once
 verity-admin token revoke TOKEN_ID
 verity-admin demo                      -> a new team and token, as `./dev up` prints them
+verity-admin rebuild                   -> rebuild the batch/detect read models from `events`
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ import asyncio
 import sys
 
 from services.common.db import common_migrations, create_pool, migrate
+from services.common.projections import rebuild
 from services.common.settings import CommonSettings
-from services.intake import tokens
+from services.intake import store, tokens
 from services.intake.schema import MIGRATIONS
 
 SCHEMA = "intake"
@@ -24,6 +26,10 @@ async def run(args: argparse.Namespace, settings: CommonSettings) -> int:
     pool = await create_pool(settings.database_url, SCHEMA, max_size=1)
     try:
         await migrate(pool, SCHEMA, [*common_migrations(), *MIGRATIONS])
+        if args.command == "rebuild":
+            replayed = await rebuild(pool, store.EVENTS, store.PROJECTION)
+            print(f"replayed {replayed} events into {', '.join(store.PROJECTION_TABLES)}")
+            return 0
         async with pool.acquire() as conn, conn.transaction():
             if args.command == "demo":
                 team_id = await tokens.create_team(conn, args.name)
@@ -56,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     token.add_argument("--label", default="")
     demo = commands.add_parser("demo", help="create a demo team and print a token for it")
     demo.add_argument("--name", default="demo")
+    commands.add_parser("rebuild", help="rebuild the batch and detect read models from events")
     args = parser.parse_args(argv)
     return asyncio.run(run(args, CommonSettings()))
 

@@ -551,6 +551,100 @@ async def test_rate_limit_is_429_with_retry_after(client: Client, new_team: Team
     assert "requests per second" in body["detail"]
 
 
+# --- media by URL, and a wallet that does not answer ------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def media_server(path: str, body: bytes) -> AsyncIterator[str]:
+    """A loopback HTTP server that answers GET `path` with `body` (and 404 otherwise)."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        request = await reader.readuntil(b"\r\n\r\n")
+        found = request.split(b" ")[1].decode() == path
+        status, payload = ("200 OK", body) if found else ("404 Not Found", b"")
+        writer.write(
+            f"HTTP/1.1 {status}\r\nContent-Length: {len(payload)}\r\n"
+            "Content-Type: audio/wav\r\nConnection: close\r\n\r\n".encode()
+            + payload
+        )
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with server:
+        yield f"http://127.0.0.1:{port}"
+
+
+async def test_single_detect_from_a_url(client: Client, new_team: TeamFactory) -> None:
+    _, auth = await new_team()
+    async with media_server("/calls/hello.wav", WAV) as base:
+        response = await client.post(
+            "/api/v2/detect",
+            json={"url": f"{base}/calls/hello.wav", "visualize": False},
+            headers={**auth, "Prefer": "wait=30"},
+        )
+        assert response.status_code == 200, response.text
+        detect = response.json()["item"]
+        assert (detect["filename"], detect["status"], detect["visualize"]) == (
+            "hello.wav", "completed", False
+        )  # fmt: skip
+        missing = await client.post(
+            "/api/v2/detect", json={"url": f"{base}/nothing.wav"}, headers=auth
+        )
+        assert "404" in problem(missing, 400)["errors"]["url"][0]
+    metadata = await client.post(
+        "/api/v2/detect", json={"url": "http://169.254.169.254/latest/x.wav"}, headers=auth
+    )
+    assert "non-public" in problem(metadata, 400)["errors"]["url"][0]
+
+
+async def test_wallet_silence_is_503_and_the_batch_is_abandoned(
+    infra: Infra,
+    blob_root: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    new_team: TeamFactory,
+    pools: dict[str, Pool],
+) -> None:
+    """An intake that waits 1 ms for the wallet: the client gets 503, the reservation that the
+    wallet makes a moment later is released by BatchAbandoned, the media is deleted."""
+    team_id, auth = await new_team()
+    env = {
+        "VERITY_DATABASE_URL": infra.database_url,
+        "VERITY_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
+        "VERITY_BLOB_ROOT": str(blob_root),
+        "VERITY_WALLET_TIMEOUT_SECONDS": "0.001",
+    }
+    log = tmp_path_factory.mktemp("logs") / "impatient-intake.log"
+    before = stored_files(blob_root)
+    async with (
+        service_process("intake", env, log) as url,
+        httpx.AsyncClient(base_url=url) as impatient,
+    ):
+        response = await impatient.post("/detect/batch", files=wavs(2), headers=auth)
+    body = problem(response, 503)
+    assert "nothing was created or charged" in body["detail"]
+    assert response.headers["retry-after"] == "5"
+    async with pools["intake"].acquire() as conn:
+        status = await conn.fetchval("SELECT status FROM batches WHERE team_id = $1", team_id)
+    assert status == "abandoned"
+    async with asyncio.timeout(30):  # the wallet reserved (too late), then released it all
+        while True:
+            async with pools["wallet"].acquire() as conn:
+                kinds = await conn.fetch(
+                    "SELECT kind FROM ledger WHERE team_id = $1 ORDER BY wallet_version", team_id
+                )
+            seen = [k["kind"] for k in kinds]
+            if seen[:2] == ["credit", "reserve"] and seen[2:] and set(seen[2:]) == {"release"}:
+                break
+            await asyncio.sleep(0.1)
+    assert await wallet_figures(pools, team_id) == (10 * DOLLAR, 0)
+    assert stored_files(blob_root) == before
+
+
+# --- last: the read model is a pure function of the log ---------------------------------------
+
+
 async def test_rebuilt_projection_equals_the_live_one(
     client: Client, pools: dict[str, Pool]
 ) -> None:
