@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated
@@ -23,7 +24,8 @@ def normalize_id(value: object) -> object:
     return value
 
 
-Id = Annotated[str, BeforeValidator(normalize_id), Field(pattern=r"^[0-9a-f]{32}$")]
+ID_PATTERN = re.compile(r"[0-9a-f]{32}")
+Id = Annotated[str, BeforeValidator(normalize_id), Field(pattern=rf"^{ID_PATTERN.pattern}$")]
 """A resource or event identifier: a UUID written as 32 lowercase hex characters."""
 
 Micros = Annotated[int, Field(ge=0)]

@@ -13,7 +13,7 @@ from services.common.consumer import subscribe, with_inbox
 from services.common.db import Pool
 from services.common.http import health_handler, tracing_plugin
 from services.common.runtime import Runtime
-from services.intake import account, callbacks, saga
+from services.intake import account, callbacks, janitor, saga
 from services.intake.api import AccountController, CallbacksController
 from services.intake.auth import authenticate
 from services.intake.commands import Batches
@@ -46,13 +46,22 @@ def build_app(settings: IntakeSettings) -> Litestar:
     async def listen(rt: Runtime) -> None:
         await progress.run(rt.stopping)
 
+    async def sweep(rt: Runtime) -> None:
+        await janitor.run(
+            rt.pool,
+            settings.blob_root,
+            rt.stopping,
+            interval=settings.janitor_interval_seconds,
+            grace_seconds=settings.orphan_grace_seconds,
+        )
+
     runtime = Runtime(
         "intake",
         settings,
         migrations=MIGRATIONS,
         consumer_groups=GROUPS,
         wire=wire,
-        background=(listen,),
+        background=(listen, sweep),
     )
     intake = Intake(
         runtime=runtime,

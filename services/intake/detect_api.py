@@ -21,7 +21,7 @@ from pydantic import JsonValue
 
 from contracts import problems as p
 from contracts.events import DetectOptions
-from contracts.ids import new_id, normalize_id
+from contracts.ids import ID_PATTERN, new_id, normalize_id
 from services.common import urlguard
 from services.common.blobstore import BlobNotFoundError
 from services.intake import idempotency, views
@@ -45,10 +45,11 @@ PageSize = Annotated[int, Parameter(ge=10, le=1000, description="items per page 
 
 
 def _id(raw: str, what: str) -> str:
-    try:
-        return str(normalize_id(raw))
-    except ValueError as exc:  # malformed ids cannot exist: the same 404 as unknown ones
-        raise ApiError(p.NOT_FOUND, f"no {what} {raw}") from exc
+    """The canonical id; a malformed one cannot exist, so it gets the same 404 as unknown ids."""
+    canonical = normalize_id(raw)
+    if not isinstance(canonical, str) or not ID_PATTERN.fullmatch(canonical):
+        raise ApiError(p.NOT_FOUND, f"no {what} {raw}")
+    return canonical
 
 
 def prefer_wait(request: Request[Any, Any, Any]) -> float | None:

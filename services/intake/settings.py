@@ -25,3 +25,7 @@ class IntakeSettings(CommonSettings):
     # (the notifier reads the same variable, VERITY_CALLBACK_ALLOWLIST).
     callback_allowlist: str = ""
     fetch_timeout_seconds: float = Field(default=60.0, gt=0)
+    # Staged uploads no batch owns (a request died before BatchRequested) are deleted once
+    # untouched this long (longer than any upload takes); the janitor looks this often.
+    orphan_grace_seconds: float = Field(default=6 * 3600.0, gt=0)
+    janitor_interval_seconds: float = Field(default=600.0, gt=0)
