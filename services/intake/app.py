@@ -16,9 +16,10 @@ from services.common.runtime import Runtime
 from services.intake import account, callbacks, janitor, saga
 from services.intake.api import AccountController, CallbacksController
 from services.intake.auth import authenticate
+from services.intake.batch_api import BatchController
 from services.intake.commands import Batches
 from services.intake.context import Intake
-from services.intake.detect_api import BatchController, DetectController
+from services.intake.detect_api import DetectController
 from services.intake.errors import EXCEPTION_HANDLERS
 from services.intake.progress import Progress
 from services.intake.ratelimit import RateLimiter

@@ -173,8 +173,12 @@ class Submitter:
         files: list[FileSpec],
         options: DetectOptions,
         request_id: str,
+        staged: Staged,
     ) -> Answer:
-        """Record BatchRequested and wait for the wallet; abandon the batch if it stays silent."""
+        """Record BatchRequested and wait for the wallet; abandon the batch if it stays silent.
+
+        From the moment BatchRequested is recorded the saga owns the media: `staged` lets go.
+        """
         command = Open(
             team_id=team_id,
             batch_id=batch_id,
@@ -185,6 +189,7 @@ class Submitter:
         )
         async with self.pool.acquire() as conn, conn.transaction():
             await self.batches.execute(conn, batch_id, command)
+        staged.keys.clear()
         answer: Answer | None = await self.progress.wait_for(
             batch_key(batch_id), partial(self._answer, batch_id), self.wallet_timeout_seconds
         )
