@@ -81,8 +81,11 @@ class FilesystemBlobStore:
         digest = hashlib.sha256()
         size = 0
         f = await asyncio.to_thread(open, tmp, "wb")
-        pending: list[bytes] = []  # small chunks (uvicorn hands out <=64 KiB) go to disk together
+        # Small chunks (uvicorn hands out <=64 KiB) go to disk ~1 MiB at a time, in a thread,
+        # while the next MiB arrives: one write in flight, so memory stays ~2 MiB per upload.
+        pending: list[bytes] = []
         pending_size = 0
+        in_flight: asyncio.Future[None] | None = None
         try:
             async for chunk in chunks:
                 size += len(chunk)
@@ -91,13 +94,21 @@ class FilesystemBlobStore:
                 pending.append(bytes(chunk))
                 pending_size += len(chunk)
                 if pending_size >= CHUNK_SIZE:
-                    await asyncio.to_thread(_hash_and_write, f, digest, pending)
+                    if in_flight is not None:
+                        await in_flight
+                    in_flight = asyncio.ensure_future(
+                        asyncio.to_thread(_hash_and_write, f, digest, pending)
+                    )
                     pending, pending_size = [], 0
+            if in_flight is not None:
+                await in_flight
             await asyncio.to_thread(_hash_and_write, f, digest, pending)
             await asyncio.to_thread(_flush_and_sync, f)
             f.close()
             await asyncio.to_thread(os.replace, tmp, target)
         except BaseException:
+            if in_flight is not None:  # the thread may still be writing: let it finish first
+                await asyncio.wait([in_flight])
             f.close()
             tmp.unlink(missing_ok=True)
             raise

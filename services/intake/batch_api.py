@@ -64,7 +64,9 @@ class BatchController(Controller):
         submission = Submission(intake, team, request)
         batch_id = new_id()
         limits = UploadLimits(max_total_bytes=s.max_batch_bytes, max_files=s.max_batch_files)
-        form = await read_upload(request, intake, batch_id, frozenset({"files[]", "file"}), limits)
+        fields = frozenset({"files[]", "file"})
+        probe_soon = submission.probe_soon(frozenset({"files[]"}))  # not the zip (`file`)
+        form = await read_upload(request, intake, batch_id, fields, limits, probe_soon)
         submission.staged.keys.extend(f.blob_key for f in form.files)
         try:
             return await self._submit(submission, form, batch_id)
@@ -90,10 +92,11 @@ class BatchController(Controller):
             batch_id,
             submission.staged,
             intake.blobs,
+            submission.prober,
             max_files=s.max_batch_files,
             max_bytes=s.max_batch_bytes,
         )
-        specs = await probe_all(candidates, intake.blobs, options)
+        specs = await probe_all(candidates, submission.prober, options)
         fp = fingerprint("/detect/batch", list(form.fields), candidates)
         if (replayed := await submission.replay(fp)) is not None:
             return replayed

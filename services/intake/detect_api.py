@@ -81,7 +81,10 @@ class DetectController(Controller):
             max_file_bytes=s.max_single_bytes,
             max_files=1,
         )
-        form = await read_upload(request, intake, batch_id, frozenset({"file"}), limits)
+        media = frozenset({"file"})
+        form = await read_upload(
+            request, intake, batch_id, media, limits, submission.probe_soon(media)
+        )
         submission.staged.keys.extend(f.blob_key for f in form.files)
         if not form.files:
             raise ApiError(
@@ -140,7 +143,7 @@ class DetectController(Controller):
         intake = submission.intake
         options = parse_options([kv for kv in fields if kv[0] != "url"], SINGLE_FIELDS)
         await check_callback(intake, options)
-        specs = await probe_all([candidate], intake.blobs, options)
+        specs = await probe_all([candidate], submission.prober, options)
         if (
             replayed := await submission.replay(fingerprint("/detect", fields, [candidate]))
         ) is not None:

@@ -22,8 +22,8 @@ from services.intake import idempotency
 from services.intake.auth import Team
 from services.intake.context import Intake
 from services.intake.errors import ApiError
-from services.intake.submission import Candidate, Staged
-from services.intake.uploads import Form, UploadError, UploadLimits, read_form
+from services.intake.submission import Candidate, Prober, Staged
+from services.intake.uploads import Form, UploadedFile, UploadError, UploadLimits, read_form
 from services.intake.wire import cents
 
 # Requests whose batch was recorded finish even if their client left (Submission.conclude).
@@ -59,6 +59,7 @@ async def read_upload(
     prefix: str,
     file_fields: frozenset[str],
     limits: UploadLimits,
+    on_file: Callable[[UploadedFile], None] | None = None,
 ) -> Form:
     try:
         return await read_form(
@@ -69,6 +70,7 @@ async def read_upload(
             file_fields=file_fields,
             limits=limits,
             content_length=_content_length(request),
+            on_file=on_file,
         )
     except UploadError as exc:
         errors = {exc.field: [exc.message]} if exc.field else None
@@ -153,8 +155,18 @@ class Submission:
         if self.key is not None:
             idempotency.check_key(self.key)
         self.staged = Staged(intake.blobs)
+        self.prober = Prober(intake.blobs)
         self.claimed = False
         self.detached = False
+
+    def probe_soon(self, media_fields: frozenset[str]) -> Callable[[UploadedFile], None]:
+        """An `on_file` for read_upload: probe media parts while the rest streams in."""
+
+        def on_file(stored: UploadedFile) -> None:
+            if stored.field in media_fields:
+                self.prober.start(stored.blob_key, stored.filename)
+
+        return on_file
 
     async def replay(self, fp: str) -> Response[Any] | None:
         """The first response for this Idempotency-Key, if this request repeats it."""

@@ -61,6 +61,7 @@ async def unpack(
     batch_id: str,
     staged: Staged,
     blobs: FilesystemBlobStore,
+    prober: Prober,
     *,
     max_files: int,
     max_bytes: int,
@@ -87,6 +88,7 @@ async def unpack(
             info = await ziparchive.extract(path, member, blobs, key, max_bytes=budget)
             budget -= info.size
             extracted.append(Candidate(member.name, key, info.size, info.sha256))
+            prober.start(key, member.name)
     except ziparchive.ZipRejectedError as exc:
         raise ApiError(
             p.VALIDATION, f"{archive.filename}: {exc}", errors={"file": [str(exc)]}
@@ -95,17 +97,40 @@ async def unpack(
     return extracted
 
 
+class Prober:
+    """Probes each file as soon as it is stored, so probing overlaps the rest of the upload.
+
+    Probes run in threads (PyAV and Pillow release the GIL while they work); `result` awaits
+    one, starting it first if nobody did.
+    """
+
+    def __init__(self, blobs: FilesystemBlobStore) -> None:
+        self._blobs = blobs
+        self._running: dict[str, asyncio.Future[probe.Probed]] = {}
+
+    def start(self, blob_key: str, filename: str) -> None:
+        if blob_key in self._running:
+            return
+        path = self._blobs.path(blob_key)
+        running = asyncio.ensure_future(asyncio.to_thread(probe.probe_file, path, filename))
+        # a request that fails early never asks for this result: do not warn about it then
+        running.add_done_callback(lambda f: f.cancelled() or f.exception())
+        self._running[blob_key] = running
+
+    async def result(self, c: Candidate) -> probe.Probed:
+        self.start(c.blob_key, c.filename)
+        return await self._running[c.blob_key]
+
+
 async def probe_all(
-    candidates: list[Candidate], blobs: FilesystemBlobStore, options: DetectOptions
+    candidates: list[Candidate], prober: Prober, options: DetectOptions
 ) -> list[FileSpec]:
     """Sniff and probe every file; a 400 names each file that is not what it claims."""
     errors: dict[str, list[str]] = {}
     found: list[probe.Probed | None] = []
     for c in candidates:
         try:
-            found.append(
-                await asyncio.to_thread(probe.probe_file, blobs.path(c.blob_key), c.filename)
-            )
+            found.append(await prober.result(c))
         except probe.MediaRejectedError as exc:
             errors.setdefault(c.filename, []).append(exc.reason)
             found.append(None)

@@ -110,12 +110,15 @@ async def read_form(
     file_fields: frozenset[str],
     limits: UploadLimits,
     content_length: int | None = None,
+    on_file: Callable[[UploadedFile], None] | None = None,
 ) -> Form:
     """Parse a multipart/form-data `body`, streaming the n-th file part into `key_for(n)`.
 
     `key_for` must give keys unique to this upload: on failure every key it returned is deleted.
     `content_length` (the header, if any) only allows an early 413; the bytes actually received
     are what count, since decompressing middleware may legitimately change the length.
+    `on_file` hears of each file as soon as it is stored (e.g. to probe it while the rest
+    streams in).
 
     Raises UploadError (400/413) for anything the client got wrong; any other exception from
     `body` (e.g. a disconnect) propagates unchanged. Either way nothing stays in `blobs`.
@@ -133,6 +136,7 @@ async def read_form(
                 key_for=key_for,
                 file_fields=file_fields,
                 limits=limits,
+                on_file=on_file,
             )
     except BaseException:
         if attempted:
@@ -194,6 +198,7 @@ async def _read_parts(
     key_for: Callable[[int], str],
     file_fields: frozenset[str],
     limits: UploadLimits,
+    on_file: Callable[[UploadedFile], None] | None,
 ) -> Form:
     """Walk the parts in order; `attempted` collects blob keys as they are written."""
     fields: list[tuple[str, str]] = []
@@ -221,16 +226,17 @@ async def _read_parts(
                 raise UploadError(
                     413, f"file {filename!r} exceeds {exc.limit} bytes", field=part.name
                 ) from exc
-            files.append(
-                UploadedFile(
-                    field=part.name,
-                    filename=filename,
-                    content_type=part.content_type,
-                    blob_key=key,
-                    size_bytes=info.size,
-                    sha256=info.sha256,
-                )
+            stored = UploadedFile(
+                field=part.name,
+                filename=filename,
+                content_type=part.content_type,
+                blob_key=key,
+                size_bytes=info.size,
+                sha256=info.sha256,
             )
+            files.append(stored)
+            if on_file is not None:
+                on_file(stored)
         else:
             if not part.name:
                 raise UploadError(400, "form field without a name")
