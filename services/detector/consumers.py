@@ -1,0 +1,122 @@
+"""The detector's Kafka edge: DetectRequested in, DetectCompleted or DetectFailed out.
+
+Exactly one result per detect, however often a request is delivered: the result is appended
+to the detector's event store as version 1 of the detect's stream, in the transaction that
+queues it in the outbox. A second worker (a redelivery after a crash, a rebalance) loses that
+race and publishes nothing. A request already answered is skipped before any analysis.
+
+The analysis itself runs in an isolated child process (worker.py) while the event loop keeps
+the consumer's heartbeats going; a per-file timeout bounds it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from contracts import events as ev
+from contracts.topics import DETECT_REQUESTS
+from services.common import outbox
+from services.common.blobstore import FilesystemBlobStore
+from services.common.consumer import Handler, RetryPolicy, subscribe
+from services.common.db import Pool
+from services.common.eventstore import ConcurrencyError, EventStore
+from services.detector import analyzers
+from services.detector.worker import AnalysisError, IsolatedWorker
+
+log = logging.getLogger(__name__)
+GROUP = "detector"
+Result = ev.DetectCompleted | ev.DetectFailed
+
+
+def _decode(payload: Mapping[str, Any]) -> Result:
+    event = ev.decode_event_dict(payload)
+    assert isinstance(event, ev.DetectCompleted | ev.DetectFailed)
+    return event
+
+
+RESULTS: EventStore[Result] = EventStore(_decode)
+
+
+def stream_id(detect_id: str) -> str:
+    return f"detect-{detect_id}"
+
+
+def _failed(request: ev.DetectRequested, code: str, message: str) -> ev.DetectFailed:
+    return ev.DetectFailed(
+        team_id=request.team_id,
+        correlation_id=request.batch_id,
+        causation_id=request.event_id,
+        batch_id=request.batch_id,
+        detect_id=request.detect_id,
+        error_code=code,
+        error_message=message,
+    )
+
+
+async def analyse(
+    request: ev.DetectRequested,
+    blobs: FilesystemBlobStore,
+    worker: IsolatedWorker,
+    timeout_seconds: float,
+) -> Result:
+    path = blobs.path(request.file.blob_key)
+    if not await blobs.exists(request.file.blob_key):
+        return _failed(request, "media_missing", "the media was deleted before it was analysed")
+    options = request.options.model_dump(mode="json")
+    try:
+        result = await worker.run(
+            analyzers.FUNCTION,
+            (str(path), request.file.media_type, options),
+            seconds=timeout_seconds,
+        )
+    except AnalysisError as exc:
+        return _failed(request, exc.code, exc.message)
+    return ev.DetectCompleted(
+        team_id=request.team_id,
+        correlation_id=request.batch_id,
+        causation_id=request.event_id,
+        batch_id=request.batch_id,
+        detect_id=request.detect_id,
+        media_type=request.file.media_type,
+        analysed_seconds=request.file.analysed_seconds,
+        result=result,
+    )
+
+
+def handler(
+    pool: Pool, blobs: FilesystemBlobStore, worker: IsolatedWorker, timeout_seconds: float
+) -> Handler:
+    async def on_event(event: ev.Event) -> None:
+        if not isinstance(event, ev.DetectRequested):
+            return
+        async with pool.acquire() as conn:
+            if await conn.fetchval(
+                "SELECT 1 FROM events WHERE stream_id = $1", stream_id(event.detect_id)
+            ):
+                return  # answered before (a redelivery): do not analyse again
+        result = await analyse(event, blobs, worker, timeout_seconds)
+        async with pool.acquire() as conn, conn.transaction():
+            try:
+                await RESULTS.append(conn, stream_id(event.detect_id), 0, [result])
+            except ConcurrencyError:
+                log.info("detect answered by another worker", extra={"fields": {
+                    "detect_id": event.detect_id}})  # fmt: skip
+                return
+            await outbox.enqueue(conn, [result])
+
+    return on_event
+
+
+def register(
+    broker: Any, pool: Pool, blobs: FilesystemBlobStore, worker: IsolatedWorker, timeout: float
+) -> None:
+    # an analysis is slow and not worth repeating in-process: one retry, then the DLQ
+    subscribe(
+        broker,
+        (DETECT_REQUESTS,),
+        GROUP,
+        handler(pool, blobs, worker, timeout),
+        retry=RetryPolicy(attempts=2),
+    )
