@@ -13,6 +13,7 @@ import asyncio
 import importlib
 import multiprocessing
 import multiprocessing.connection
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -61,6 +62,9 @@ class IsolatedWorker:
     def _ensure(self) -> multiprocessing.connection.Connection:
         if self._process is None or not self._process.is_alive() or self._conn is None:
             self.close()
+            # one analysis per process and core: BLAS threads would only fight each other
+            os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+            os.environ.setdefault("OMP_NUM_THREADS", "1")
             parent, child = self._context.Pipe()
             self._process = self._context.Process(target=_serve, args=(child,), daemon=True)
             self._process.start()
