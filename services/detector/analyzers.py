@@ -27,14 +27,18 @@ HEAD = Path(__file__).parent / "models" / "audio_head.json"
 SPEECH_PROBABILITY = 0.5  # a VAD frame counts as speech from this probability on
 
 
+def _no_model(media_type: str) -> AnalysisError:
+    return AnalysisError(
+        "no_model",
+        f"no evaluated {media_type} detection model is installed yet, so this file gets no"
+        " verdict and is not charged",
+    )
+
+
 @functools.cache
-def _audio_models() -> tuple[Any, Any, Any]:
+def _audio_models() -> tuple[Any, Any, Any] | None:
     if not HEAD.is_file():
-        raise AnalysisError(
-            "no_model",
-            "no evaluated audio detection model is installed, so this file gets no verdict and"
-            " is not charged",
-        )
+        return None
     from services.detector.audio_head import LogisticHead
     from services.detector.onnx_models import CamPlusPlus, SileroVad
 
@@ -44,8 +48,13 @@ def _audio_models() -> tuple[Any, Any, Any]:
 def analyze_audio(path: Path, options: dict[str, Any]) -> dict[str, JsonValue]:
     from services.detector.audio_features import window_features
 
-    head, campp, vad = _audio_models()
     region = media.Region(options.get("start_region") or 0.0, options.get("end_region"))
+    models = _audio_models()
+    if models is None:  # still decode, so that a corrupt file says so rather than "no model"
+        for _ in media.audio_windows(path, float(options.get("frame_length", 2)), region):
+            pass
+        raise _no_model("audio")
+    head, campp, vad = models
     scored: list[verdict.WindowScore] = []
     for window in media.audio_windows(path, float(options.get("frame_length", 2)), region):
         speech = vad.speech_probabilities(window.samples)
@@ -73,8 +82,4 @@ def analyze(path: str, media_type: str, options: dict[str, Any]) -> dict[str, Js
     if media_type == "video":  # prove it decodes, so a corrupt file says so
         for _ in media.video_frames(Path(path), region):
             pass
-    raise AnalysisError(
-        "no_model",
-        f"no evaluated {media_type} detection model is installed yet, so this file gets no"
-        " verdict and is not charged",
-    )
+    raise _no_model(media_type)
