@@ -65,6 +65,7 @@ async def analyse(
     if not await blobs.exists(request.file.blob_key):
         return _failed(request, "media_missing", "the media was deleted before it was analysed")
     options = request.options.model_dump(mode="json")
+    log.info("analysis started", extra={"fields": {"detect_id": request.detect_id}})
     try:
         result = await worker.run(
             analyzers.FUNCTION,

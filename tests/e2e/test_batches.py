@@ -79,8 +79,8 @@ async def client(
     }
     log = tmp_path_factory.mktemp("logs") / "intake.log"
     async with (
-        service_process("intake", env, log) as url,
-        httpx.AsyncClient(base_url=url, timeout=120) as c,
+        service_process("intake", env, log) as intake,
+        httpx.AsyncClient(base_url=intake.url, timeout=120) as c,
     ):
         yield c
 
@@ -627,8 +627,8 @@ async def test_wallet_silence_is_503_and_the_batch_is_abandoned(
     log = tmp_path_factory.mktemp("logs") / "impatient-intake.log"
     before = stored_files(blob_root)
     async with (
-        service_process("intake", env, log) as url,
-        httpx.AsyncClient(base_url=url) as impatient,
+        service_process("intake", env, log) as intake,
+        httpx.AsyncClient(base_url=intake.url) as impatient,
     ):
         response = await impatient.post("/detect/batch", files=wavs(2), headers=auth)
     body = problem(response, 503)

@@ -9,6 +9,7 @@ import signal
 import socket
 import sys
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -23,11 +24,17 @@ def free_port() -> int:
         return port
 
 
+@dataclass(frozen=True)
+class RunningService:
+    url: str
+    pid: int
+
+
 @contextlib.asynccontextmanager
 async def service_process(
     name: str, env: Mapping[str, str], log_path: Path, *, port: int | None = None
-) -> AsyncIterator[str]:
-    """Start the service, wait for /health to be ok, yield its base URL; SIGTERM it after.
+) -> AsyncIterator[RunningService]:
+    """Start the service, wait for /health to be ok, yield where it runs; SIGTERM it after.
 
     Its output goes to `log_path` (a pipe nobody reads could fill up and stall it).
     """
@@ -43,7 +50,7 @@ async def service_process(
         url = f"http://127.0.0.1:{port}"
         try:
             await _healthy(url, proc, log_path)
-            yield url
+            yield RunningService(url, proc.pid)
         finally:
             if proc.returncode is None:
                 proc.send_signal(signal.SIGTERM)
