@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer
@@ -17,10 +18,11 @@ from services.common.runtime import Runtime
 from services.detector.app import build_runtime
 from services.detector.settings import DetectorSettings
 from tests.support import media
-from tests.support.infra import Infra
+from tests.support.infra import REPO, Infra
 from tests.support.kafka import collect, publish, wait_until
 
 pytestmark = pytest.mark.infra
+SPEECH = REPO / "tests" / "data" / "detector" / "speech_16k.wav"
 
 
 @pytest.fixture(scope="module")
@@ -65,26 +67,37 @@ async def test_every_request_gets_exactly_one_clear_result(
 ) -> None:
     corrupt = request(blob_root, "corrupt.wav", b"RIFF" + bytes(500))
     missing = request(blob_root, "gone.wav", None)
-    valid = request(blob_root, "tone.wav", media.wav_bytes(2.0))
-    mine = {r.detect_id: r for r in (corrupt, missing, valid)}
+    tone = request(blob_root, "tone.wav", media.wav_bytes(2.0))
+    speech = request(blob_root, "prompt.wav", SPEECH.read_bytes())
+    mine = {r.detect_id: r for r in (corrupt, missing, tone, speech)}
     async with collect(infra.kafka_bootstrap, DETECT_RESULTS) as results:
-        await publish(producer, corrupt, missing, valid, valid)  # `valid` delivered twice
+        await publish(producer, corrupt, missing, tone, speech, speech)  # `speech` twice
 
         def answers() -> list[ev.Event]:
             decoded = [ev.decode_event(r.value) for r in results.records]
             return [e for e in decoded if getattr(e, "detect_id", None) in mine]
 
-        await wait_until(lambda: len(answers()) >= 3, what="three results")
+        await wait_until(lambda: len(answers()) >= 4, what="four results")
         await asyncio.sleep(2)  # room for a wrong second answer to the repeated request
         found = answers()
-    assert len(found) == 3  # one per detect, though `valid` came twice
+    assert len(found) == 4  # one per detect, though `speech` came twice
     by_detect = {e.detect_id: e for e in found}  # type: ignore[attr-defined]
     failed = {d: (e.error_code, e.error_message) for d, e in by_detect.items()
               if isinstance(e, ev.DetectFailed)}  # fmt: skip
     assert failed[corrupt.detect_id][0] == "unsupported_media"
     assert "cannot open media" in failed[corrupt.detect_id][1]
     assert failed[missing.detect_id][0] == "media_missing"
-    # no evaluated audio model is installed yet: an honest failure (refunded), never a made-up score
-    assert failed[valid.detect_id][0] == "no_model"
+    # a tone is not speech: no verdict, and the reason says why
+    silent = by_detect[tone.detect_id]
+    assert isinstance(silent, ev.DetectCompleted)
+    assert silent.result["metrics"]["label"] == "inconclusive"  # type: ignore[call-overload,index]
+    assert "speech" in str(silent.result["reasons"])
+    spoken = by_detect[speech.detect_id]
+    assert isinstance(spoken, ev.DetectCompleted)
+    metrics: Any = spoken.result["metrics"]
+    assert metrics["label"] in ("real", "fake")
+    assert 0.0 <= float(metrics["aggregated_score"]) <= 1.0
+    assert len(metrics["score"]) == 2  # 2.4 s in 2 s windows
+    assert spoken.result["model"]["name"] == "verity-audio-lr"  # type: ignore[call-overload,index]
     for event in by_detect.values():
         assert event.causation_id == mine[event.detect_id].event_id  # type: ignore[attr-defined]

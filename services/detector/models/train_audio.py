@@ -143,7 +143,7 @@ def main() -> None:
         },
         "aasist_as_shipped_test": {"eer": round(baseline.eer, 4), "auc": round(baseline.auc, 4)},
         "per_engine_test": per_engine,
-        "clips": counts,
+        "clips": dict(counts),
         "manifest_sha256": hashlib.sha256(manifest.read_bytes()).hexdigest(),
     }
     final = LogisticHead(head.name, head.version, FEATURES, head.mean, head.scale, head.weights,
