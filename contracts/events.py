@@ -175,7 +175,7 @@ class BatchAbandoned(Event):
     reason: str
 
 
-LedgerKind = Literal["credit", "debit", "reserve", "capture", "release"]
+LedgerKind = Literal["credit", "debit", "reserve", "capture", "release", "refund"]
 
 
 class LedgerEntryRecorded(Event):

@@ -99,7 +99,9 @@ async def usage(conn: Conn, team_id: str, start: date, end: date) -> list[UsageL
         "SELECT media_type, count(*) AS files,"
         "       coalesce(sum(billed_seconds), 0)::bigint AS seconds,"
         "       sum(amount_micros)::bigint AS charged"
-        " FROM account_ledger WHERE team_id = $1 AND kind = 'capture'"
+        " FROM account_ledger c WHERE team_id = $1 AND kind = 'capture'"
+        "   AND NOT EXISTS (SELECT 1 FROM account_ledger r WHERE r.kind = 'refund'"
+        "                   AND r.batch_id = c.batch_id AND r.detect_id = c.detect_id)"
         "   AND recorded_at >= $2 AND recorded_at < $3"
         " GROUP BY media_type ORDER BY media_type",
         team_id,

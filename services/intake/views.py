@@ -40,10 +40,12 @@ def _row(record: Any) -> Row | None:
 
 _BATCH_SELECT = """
 SELECT b.*,
+  coalesce((SELECT sum(CASE l.kind WHEN 'capture' THEN amount_micros ELSE -amount_micros END)
+            FROM account_ledger l WHERE l.batch_id = b.batch_id
+            AND l.kind IN ('capture', 'refund')), 0)::bigint AS charged_micros,
   coalesce((SELECT sum(amount_micros) FROM account_ledger l
-            WHERE l.batch_id = b.batch_id AND l.kind = 'capture'), 0)::bigint AS charged_micros,
-  coalesce((SELECT sum(amount_micros) FROM account_ledger l
-            WHERE l.batch_id = b.batch_id AND l.kind = 'release'), 0)::bigint AS refunded_micros
+            WHERE l.batch_id = b.batch_id AND l.kind IN ('release', 'refund')), 0)::bigint
+    AS refunded_micros
 FROM batches b
 """
 

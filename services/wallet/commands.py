@@ -8,7 +8,7 @@ import random
 from services.common.db import Conn
 from services.common.eventstore import ConcurrencyError
 from services.wallet import store
-from services.wallet.domain import Command, Wallet, WalletEvent, decide
+from services.wallet.domain import Command, Release, Wallet, WalletEvent, decide
 
 MAX_ATTEMPTS = 50
 
@@ -25,7 +25,9 @@ async def execute(
         wallet = await store.load(conn, team_id)
         batch_id = getattr(command, "batch_id", None)
         lines = await store.open_lines(conn, batch_id) if batch_id else {}
-        events = decide(wallet, command, lines)
+        refunding = isinstance(command, Release) and command.refund_captured
+        captured = await store.captured_lines(conn, batch_id) if batch_id and refunding else {}
+        events = decide(wallet, command, lines, captured)
         if not events:
             return [], wallet
         try:

@@ -42,7 +42,12 @@ def command_for(event: ev.Event, prices: PriceList) -> Command | None:
                 batch_id=batch_id, detect_ids=(detect_id,), reason=f"detect failed: {code}"
             )
         case ev.BatchTerminal(batch_id=batch_id, cancelled_detect_ids=cancelled) if cancelled:
-            return Release(batch_id=batch_id, detect_ids=cancelled, reason="batch cancelled")
+            return Release(
+                batch_id=batch_id,
+                detect_ids=cancelled,
+                reason="batch cancelled",
+                refund_captured=True,  # a result may have reached us before the cancel
+            )
         case ev.BatchAbandoned(batch_id=batch_id, reason=reason):
             return Release(batch_id=batch_id, reason=f"batch abandoned: {reason}")
     return None

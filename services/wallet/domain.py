@@ -89,8 +89,19 @@ class LineReleased(WalletEvent):
     reason: str
 
 
+class LineRefunded(WalletEvent):
+    """A captured file was cancelled after all: its result reached the wallet before the
+    cancel did, and the client sees it cancelled, so the charge goes back."""
+
+    event_type: Literal["LineRefunded"] = "LineRefunded"
+    batch_id: Id
+    detect_id: Id
+    amount_micros: Micros = Field(gt=0)
+    reason: str
+
+
 AnyWalletEvent = Annotated[
-    Credited | Debited | BatchReserved | BatchRejected | LineCaptured | LineReleased,
+    Credited | Debited | BatchReserved | BatchRejected | LineCaptured | LineReleased | LineRefunded,
     Field(discriminator="event_type"),
 ]
 WALLET_EVENTS: TypeAdapter[AnyWalletEvent] = TypeAdapter(AnyWalletEvent)
@@ -146,17 +157,23 @@ class Capture(Frozen):
 
 
 class Release(Frozen):
-    """Free what a batch still holds: for the files in `detect_ids`, or for all of them."""
+    """Free what a batch still holds: for the files in `detect_ids`, or for all of them.
+
+    `refund_captured` (a cancel): a listed file that was already captured is refunded too.
+    """
 
     batch_id: Id
     detect_ids: tuple[Id, ...] | None = None
     reason: str
+    refund_captured: bool = False
 
 
 Command = Credit | Debit | Reserve | Capture | Release
 
 OpenLines = Mapping[str, ReservedLine]
 """The still-unsettled lines of the command's batch, by detect id (empty for other commands)."""
+Captured = Mapping[str, int]
+"""What each captured file of the batch still stands charged at (a cancel's Release only)."""
 
 
 class WalletError(Exception):
@@ -176,7 +193,9 @@ def _line(file: PricedFile) -> ReservedLine:
     )
 
 
-def decide(wallet: Wallet, command: Command, open_lines: OpenLines) -> list[WalletEvent]:
+def decide(
+    wallet: Wallet, command: Command, open_lines: OpenLines, captured: Captured | None = None
+) -> list[WalletEvent]:
     """What happens when `command` meets `wallet`. Settling twice, or late, changes nothing."""
     team = wallet.team_id
     match command:
@@ -224,7 +243,7 @@ def decide(wallet: Wallet, command: Command, open_lines: OpenLines) -> list[Wall
                 )
             ]
         case Release(batch_id=batch_id, detect_ids=detect_ids, reason=reason):
-            return [
+            released: list[WalletEvent] = [
                 LineReleased(
                     team_id=team,
                     batch_id=batch_id,
@@ -235,6 +254,19 @@ def decide(wallet: Wallet, command: Command, open_lines: OpenLines) -> list[Wall
                 for d, line in open_lines.items()
                 if detect_ids is None or d in detect_ids
             ]
+            if command.refund_captured and detect_ids is not None and captured:
+                released += [
+                    LineRefunded(
+                        team_id=team,
+                        batch_id=batch_id,
+                        detect_id=d,
+                        amount_micros=captured[d],
+                        reason=reason,
+                    )
+                    for d in detect_ids
+                    if d not in open_lines and captured.get(d, 0) > 0
+                ]
+            return released
     raise AssertionError(f"unknown command {command!r}")  # pragma: no cover
 
 
@@ -257,6 +289,8 @@ def evolve(wallet: Wallet, event: WalletEvent) -> Wallet:
             }
         case LineReleased(amount_micros=amount):
             update = {"reserved_micros": w.reserved_micros - amount}
+        case LineRefunded(amount_micros=amount):
+            update = {"captured_micros": w.captured_micros - amount}
         case _:  # pragma: no cover
             raise AssertionError(f"unknown event {event!r}")
     return w.model_copy(update={**update, "version": w.version + 1})

@@ -13,6 +13,7 @@ from services.wallet.domain import (
     Credited,
     Debited,
     LineCaptured,
+    LineRefunded,
     LineReleased,
     ReservedLine,
     Wallet,
@@ -72,6 +73,17 @@ def ledger_entries(event: WalletEvent) -> list[LedgerEntry]:
                 LedgerEntry(
                     event.event_id,
                     "release",
+                    event.amount_micros,
+                    event.batch_id,
+                    event.detect_id,
+                    reason=event.reason,
+                )
+            ]
+        case LineRefunded():
+            return [
+                LedgerEntry(
+                    event.event_id,
+                    "refund",
                     event.amount_micros,
                     event.batch_id,
                     event.detect_id,

@@ -17,6 +17,7 @@ from services.wallet.domain import (
     BatchRejected,
     BatchReserved,
     LineCaptured,
+    LineRefunded,
     LineReleased,
     ReservedLine,
     Wallet,
@@ -52,6 +53,18 @@ async def open_lines(conn: Conn, batch_id: str) -> dict[str, ReservedLine]:
         batch_id,
     )
     return {r["detect_id"]: ReservedLine.model_validate(r["line"]) for r in rows}
+
+
+async def captured_lines(conn: Conn, batch_id: str) -> dict[str, int]:
+    """What each captured file of the batch still stands charged at (captures minus refunds)."""
+    rows = await conn.fetch(
+        "SELECT detect_id, sum(CASE kind WHEN 'capture' THEN amount_micros"
+        "                          ELSE -amount_micros END)::bigint AS charged"
+        " FROM ledger WHERE batch_id = $1 AND kind IN ('capture', 'refund')"
+        " AND detect_id IS NOT NULL GROUP BY detect_id",
+        batch_id,
+    )
+    return {r["detect_id"]: r["charged"] for r in rows if r["charged"] > 0}
 
 
 class WalletProjection:
@@ -126,6 +139,12 @@ async def _project_reservation(conn: Conn, event: WalletEvent) -> None:
                 "  status = CASE WHEN settled_files + 1 < files THEN 'open' ELSE 'closed' END,"
                 "  updated_at = $4 WHERE batch_id = $1",
                 event.batch_id, captured, released, event.occurred_at,
+            )  # fmt: skip
+        case LineRefunded():
+            await conn.execute(
+                "UPDATE reservations SET captured_micros = captured_micros - $2, updated_at = $3"
+                " WHERE batch_id = $1",
+                event.batch_id, event.amount_micros, event.occurred_at,
             )  # fmt: skip
 
 

@@ -265,11 +265,10 @@ async def test_cancel_stops_unfinished_detects_and_refunds_them(
     held = (await client.get(f"/detect/{item['detect_uuids'][1]}", headers=auth)).json()["item"]
     assert held["status"] == "failed"
     assert "cancelled" in held["error_message"]
-    # The wallet releases the stopped files once BatchTerminal reaches it. Only then do their
-    # results arrive, late: they must change nothing. (A result that reaches the wallet
-    # *before* the cancel does is captured: a known race, see docs/intake.md "Cancel".)
-    await settled(pools, team_id, 10 * DOLLAR - 1000)
+    # The stopped files' results now arrive, late, racing the cancel to the wallet (they
+    # travel on another topic): whichever wins, only the one completed file stays charged.
     await fake_detector.release()
+    await settled(pools, team_id, 10 * DOLLAR - 1000)
     await asyncio.sleep(1)  # give a wrongly handled late result time to show
     assert await wallet_figures(pools, team_id) == (10 * DOLLAR - 1000, 0)
     final = (await client.get(f"/detect/batch/{batch_id}", headers=auth)).json()["item"]

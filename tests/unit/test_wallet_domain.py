@@ -16,6 +16,7 @@ from services.wallet.domain import (
     Credit,
     Debit,
     LineCaptured,
+    LineRefunded,
     LineReleased,
     Release,
     Reserve,
@@ -200,3 +201,32 @@ def test_versions_count_events() -> None:
     wallet = _funded(10).run(Credit(amount_micros=5, reason="again")).wallet
     assert wallet.version == 2
     assert wallet.balance_micros == 15
+
+
+def test_a_cancel_refunds_a_file_captured_before_the_cancel_arrived() -> None:
+    """The detector's result and intake's cancel travel on different topics: when the result
+    wins, the capture is given back, because the client sees that detect cancelled."""
+    done, stopped = _file("audio", 10), _file("audio", 10)
+    reserve = _reserve(done, stopped)
+    book = _funded(1_000_000).run(
+        reserve,
+        Capture(batch_id=reserve.batch_id, detect_id=done.detect_id, analysed_seconds=10),
+        Capture(batch_id=reserve.batch_id, detect_id=stopped.detect_id, analysed_seconds=10),
+    )
+    charged = 10 * PRICES.audio_per_second
+    assert book.wallet.captured_micros == 2 * charged
+    cancel = Release(
+        batch_id=reserve.batch_id, detect_ids=(stopped.detect_id,), reason="batch cancelled",
+        refund_captured=True,
+    )  # fmt: skip
+    captured = {done.detect_id: charged, stopped.detect_id: charged}
+    [refund] = decide(book.wallet, cancel, {}, captured)
+    assert isinstance(refund, LineRefunded)
+    assert (refund.detect_id, refund.amount_micros) == (stopped.detect_id, charged)
+    after = evolve(book.wallet, refund)
+    assert after.captured_micros == charged
+    assert after.balance_micros == 1_000_000 - charged
+    # a release that is not a cancel, or a file refunded already, refunds nothing
+    plain = cancel.model_copy(update={"refund_captured": False})
+    assert decide(after, plain, {}, captured) == []
+    assert decide(after, cancel, {}, {done.detect_id: charged}) == []
