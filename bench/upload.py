@@ -83,6 +83,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from bench import procs
 from bench.wallet import code_version, cpu_model, percentile
 from contracts import events as ev
 from contracts.ids import new_id, normalize_id
@@ -322,14 +323,7 @@ class Process:
 
     def cpu_seconds(self) -> float:
         """utime + stime, from /proc."""
-        if self._proc is None:
-            return 0.0
-        try:
-            with open(f"/proc/{self._proc.pid}/stat") as f:
-                cols = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            return 0.0
-        return (int(cols[11]) + int(cols[12])) / os.sysconf("SC_CLK_TCK")
+        return procs.cpu_seconds(self._proc.pid) if self._proc is not None else 0.0
 
     def memory_kib(self) -> dict[str, int]:
         """VmRSS and VmHWM in KiB."""

@@ -70,6 +70,7 @@ import aiokafka
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from bench import procs
 from contracts import events as ev
 from contracts import headers as h
 from contracts.ids import new_id
@@ -416,14 +417,7 @@ class WalletReplica:
 
     def cpu_seconds(self) -> float:
         """utime + stime of the replica process, from /proc."""
-        if self._proc is None:
-            return 0.0
-        try:
-            with open(f"/proc/{self._proc.pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            return 0.0
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return procs.cpu_seconds(self._proc.pid) if self._proc is not None else 0.0
 
     async def stop(self) -> None:
         """SIGTERM, and a SIGKILL if it is not gone in 60 s (uvicorn then exits with -15)."""

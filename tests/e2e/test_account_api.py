@@ -19,28 +19,14 @@ from services.common.runtime import Runtime
 from services.intake import tokens
 from services.intake.app import build_app
 from services.intake.settings import IntakeSettings
-from services.wallet.app import build_runtime
 from services.wallet.commands import execute
 from services.wallet.domain import Credit
 from services.wallet.pricing import PriceList
-from services.wallet.settings import WalletSettings
 from tests.support.infra import Infra
 
 pytestmark = pytest.mark.infra
 
 PRICES = PriceList()
-
-
-@pytest.fixture(scope="module")
-async def wallet(infra: Infra) -> AsyncIterator[Runtime]:
-    runtime = build_runtime(
-        WalletSettings(database_url=infra.database_url, kafka_bootstrap=infra.kafka_bootstrap)
-    )
-    await runtime.start()
-    try:
-        yield runtime
-    finally:
-        await runtime.stop()
 
 
 @pytest.fixture(scope="module")

@@ -23,10 +23,8 @@ from services.common.projections import rebuild
 from services.common.runtime import Runtime
 from services.intake import tokens
 from services.intake.store import EVENTS, PROJECTION
-from services.wallet.app import build_runtime
 from services.wallet.commands import execute
 from services.wallet.domain import Credit
-from services.wallet.settings import WalletSettings
 from tests.support import analyzer, media
 from tests.support.infra import Infra
 from tests.support.services import service_process
@@ -41,18 +39,6 @@ DOLLAR = 1_000_000
 @pytest.fixture(scope="module")
 def blob_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("blobs")
-
-
-@pytest.fixture(scope="module")
-async def wallet(infra: Infra) -> AsyncIterator[Runtime]:
-    runtime = build_runtime(
-        WalletSettings(database_url=infra.database_url, kafka_bootstrap=infra.kafka_bootstrap)
-    )
-    await runtime.start()
-    try:
-        yield runtime
-    finally:
-        await runtime.stop()
 
 
 @pytest.fixture(scope="module")
