@@ -83,7 +83,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from bench import procs
+from bench.procs import cpu_seconds, machine_ticks
 from bench.wallet import code_version, cpu_model, percentile
 from contracts import events as ev
 from contracts.ids import new_id, normalize_id
@@ -323,7 +323,7 @@ class Process:
 
     def cpu_seconds(self) -> float:
         """utime + stime, from /proc."""
-        return procs.cpu_seconds(self._proc.pid) if self._proc is not None else 0.0
+        return cpu_seconds(self._proc.pid) if self._proc is not None else 0.0
 
     def memory_kib(self) -> dict[str, int]:
         """VmRSS and VmHWM in KiB."""
@@ -407,16 +407,12 @@ class CpuSample:
     total: int
 
     @staticmethod
-    def take(procs: Sequence[Process]) -> CpuSample:
-        busy = total = 0
-        with contextlib.suppress(OSError), open("/proc/stat") as f:
-            ticks = [int(x) for x in f.readline().split()[1:9]]
-            total = sum(ticks)
-            busy = total - ticks[3] - ticks[4]  # minus idle, iowait
+    def take(watched: Sequence[Process]) -> CpuSample:
+        busy, total = machine_ticks()
         return CpuSample(
             time.perf_counter(),
             time.process_time(),
-            tuple(p.cpu_seconds() for p in procs),
+            tuple(p.cpu_seconds() for p in watched),
             busy,
             total,
         )

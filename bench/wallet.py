@@ -70,7 +70,7 @@ import aiokafka
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from bench import procs
+from bench.procs import cpu_seconds, machine_ticks
 from contracts import events as ev
 from contracts import headers as h
 from contracts.ids import new_id
@@ -305,11 +305,7 @@ class CpuSample:
 
     @staticmethod
     def take(replicas: Sequence[WalletReplica] = ()) -> CpuSample:
-        busy = total = 0
-        with contextlib.suppress(OSError), open("/proc/stat") as f:
-            ticks = [int(x) for x in f.readline().split()[1:9]]
-            total = sum(ticks)
-            busy = total - ticks[3] - ticks[4]  # minus idle, iowait
+        busy, total = machine_ticks()
         return CpuSample(
             time.perf_counter(),
             time.process_time(),
@@ -417,7 +413,7 @@ class WalletReplica:
 
     def cpu_seconds(self) -> float:
         """utime + stime of the replica process, from /proc."""
-        return procs.cpu_seconds(self._proc.pid) if self._proc is not None else 0.0
+        return cpu_seconds(self._proc.pid) if self._proc is not None else 0.0
 
     async def stop(self) -> None:
         """SIGTERM, and a SIGKILL if it is not gone in 60 s (uvicorn then exits with -15)."""
