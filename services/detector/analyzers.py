@@ -24,6 +24,7 @@ from services.detector.worker import AnalysisError
 
 FUNCTION = "services.detector.analyzers.analyze"
 HEAD = Path(__file__).parent / "models" / "audio_head.json"
+TRACER = Path(__file__).parent / "models" / "tracing_head.json"
 SPEECH_PROBABILITY = 0.5  # a VAD frame counts as speech from this probability on
 
 
@@ -45,6 +46,27 @@ def _audio_models() -> tuple[Any, Any, Any] | None:
     return LogisticHead.load(HEAD), CamPlusPlus(), SileroVad()
 
 
+@functools.cache
+def _tracer() -> Any:
+    from services.detector.tracing import SourceTracer
+
+    return SourceTracer.load(TRACER) if TRACER.is_file() else None
+
+
+def _trace(features: Any) -> dict[str, JsonValue]:
+    """API.md `audio_source_tracing`: the synthesizer family, for a file judged fake."""
+    tracer = _tracer()
+    if tracer is None:
+        return {"label": None, "error_message": "no source-tracing model is installed"}
+    family, confidence = tracer.trace(features)
+    return {
+        "label": family,
+        "confidence": round(confidence, 4),
+        "error_message": None,
+        "model": {"name": tracer.name, "version": tracer.version, "families": tracer.families},
+    }
+
+
 def analyze_audio(path: Path, options: dict[str, Any]) -> dict[str, JsonValue]:
     from services.detector.audio_features import window_features
 
@@ -56,22 +78,22 @@ def analyze_audio(path: Path, options: dict[str, Any]) -> dict[str, JsonValue]:
         raise _no_model("audio")
     head, campp, vad = models
     scored: list[verdict.WindowScore] = []
+    scored_features = []
     for window in media.audio_windows(path, float(options.get("frame_length", 2)), region):
         speech = vad.speech_probabilities(window.samples)
         ratio = float(np.mean(speech >= SPEECH_PROBABILITY)) if len(speech) else 0.0
         score = None
         if ratio >= verdict.MIN_WINDOW_SPEECH_RATIO:
-            score = float(head.probability(window_features(window.samples, campp)[None, :])[0])
+            features = window_features(window.samples, campp)
+            score = float(head.probability(features[None, :])[0])
+            scored_features.append(features)
         scored.append(verdict.WindowScore(window.start, window.end, ratio, score))
     model = verdict.ModelInfo(head.name, head.version, head.threshold)
     result = verdict.audio_metrics(scored, model)
     metrics = result["metrics"]
     fake = isinstance(metrics, dict) and metrics.get("label") == "fake"
     if options.get("audio_source_tracing") and fake:
-        result["audio_source_tracing"] = {
-            "label": None,
-            "error_message": "no evaluated source-tracing model is installed yet",
-        }
+        result["audio_source_tracing"] = _trace(np.stack(scored_features))
     return result
 
 
