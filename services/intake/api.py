@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from litestar import Controller, get
 from litestar.di import NamedDependency
-from litestar.params import Parameter
+from litestar.params import FromPath, Parameter
 
 from contracts import problems as p
 from contracts.ids import normalize_id
@@ -108,7 +108,7 @@ class CallbacksController(Controller):
 
     @get("/{batch_uuid:str}/callbacks", summary="Delivery log of a batch's callback")
     async def callbacks(
-        self, team: NamedDependency[Team], pool: NamedDependency[Pool], batch_uuid: str
+        self, team: NamedDependency[Team], pool: NamedDependency[Pool], batch_uuid: FromPath[str]
     ) -> dict[str, Any]:
         batch_id = str(normalize_id(batch_uuid))
         async with pool.acquire() as conn:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
-from litestar.params import Parameter
+from litestar.params import FromPath, Parameter
 
 from contracts import problems as p
 from contracts.events import DetectOptions, FileSpec
@@ -137,7 +137,10 @@ class BatchController(Controller):
 
     @get("/{batch_uuid:str}", summary="A batch: status and counts, moving as its files finish")
     async def get_batch(
-        self, team: NamedDependency[Team], intake: NamedDependency[Intake], batch_uuid: str
+        self,
+        team: NamedDependency[Team],
+        intake: NamedDependency[Intake],
+        batch_uuid: FromPath[str],
     ) -> dict[str, Any]:
         batch_id = canonical_id(batch_uuid, "batch")
         async with intake.pool.acquire() as conn:
@@ -148,7 +151,10 @@ class BatchController(Controller):
 
     @post("/{batch_uuid:str}/cancel", status_code=200, summary="Stop unfinished files, refund them")
     async def cancel(
-        self, team: NamedDependency[Team], intake: NamedDependency[Intake], batch_uuid: str
+        self,
+        team: NamedDependency[Team],
+        intake: NamedDependency[Intake],
+        batch_uuid: FromPath[str],
     ) -> dict[str, Any]:
         batch_id = canonical_id(batch_uuid, "batch")
         async with intake.pool.acquire() as conn, conn.transaction():

@@ -9,6 +9,7 @@ from typing import Any
 
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.di import NamedDependency
+from litestar.params import FromPath
 from litestar.response import Stream
 from pydantic import JsonValue
 
@@ -196,7 +197,10 @@ class DetectController(Controller):
 
     @get("/{detect_uuid:str}", summary="A detect and its result")
     async def get_detect(
-        self, team: NamedDependency[Team], intake: NamedDependency[Intake], detect_uuid: str
+        self,
+        team: NamedDependency[Team],
+        intake: NamedDependency[Intake],
+        detect_uuid: FromPath[str],
     ) -> dict[str, Any]:
         detect_id = canonical_id(detect_uuid, "detect")
         async with intake.pool.acquire() as conn:
@@ -207,7 +211,10 @@ class DetectController(Controller):
 
     @get("/{detect_uuid:str}/media", summary="The analysed media, while it is retained")
     async def media(
-        self, team: NamedDependency[Team], intake: NamedDependency[Intake], detect_uuid: str
+        self,
+        team: NamedDependency[Team],
+        intake: NamedDependency[Intake],
+        detect_uuid: FromPath[str],
     ) -> Stream:
         detect_id = canonical_id(detect_uuid, "detect")
         async with intake.pool.acquire() as conn:
@@ -231,7 +238,10 @@ class DetectController(Controller):
 
     @delete("/{detect_uuid:str}", status_code=200, summary="Delete a finished detect and its media")
     async def delete_detect(
-        self, team: NamedDependency[Team], intake: NamedDependency[Intake], detect_uuid: str
+        self,
+        team: NamedDependency[Team],
+        intake: NamedDependency[Intake],
+        detect_uuid: FromPath[str],
     ) -> dict[str, Any]:
         detect_id = canonical_id(detect_uuid, "detect")
         async with intake.pool.acquire() as conn, conn.transaction():
