@@ -47,20 +47,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import math
 import os
 import platform
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
 import aiokafka
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import AIOKafkaAdminClient
 
+from bench.shared import Topics, format_rows, percentile, started_producer
 from contracts import events as ev
 from contracts import headers as h
 from contracts.ids import new_id
@@ -238,44 +238,6 @@ class TimedRelay(outbox.OutboxRelay):
 
 
 # --- helpers ----------------------------------------------------------------------------------
-
-
-@contextlib.asynccontextmanager
-async def started_producer(bootstrap: str, topic: str) -> AsyncIterator[Any]:
-    """`outbox.kafka_producer`, started, with the topic's metadata already fetched."""
-    producer = outbox.kafka_producer(bootstrap)
-    await producer.start()
-    try:
-        await producer.partitions_for(topic)
-        yield producer
-    finally:
-        await producer.stop()
-
-
-class Topics:
-    """Creates uniquely named bench topics and deletes them again."""
-
-    def __init__(self, admin: Any, partitions: int) -> None:
-        self._admin = admin
-        self._partitions = partitions
-        self.created: list[str] = []
-
-    async def new(self, what: str) -> str:
-        name = f"bench.outbox.{what}.{uuid.uuid4().hex[:8]}"
-        await self._admin.create_topics([NewTopic(name, self._partitions, 1)])
-        self.created.append(name)
-        return name
-
-    async def delete_all(self) -> None:
-        if self.created:
-            await self._admin.delete_topics(self.created)
-            self.created.clear()
-
-
-def percentile(sorted_values: Sequence[float], p: float) -> float:
-    """Nearest-rank percentile of already sorted values."""
-    rank = max(1, math.ceil(p / 100 * len(sorted_values)))
-    return sorted_values[rank - 1]
 
 
 @dataclass(frozen=True)
@@ -522,22 +484,14 @@ def table(results: Sequence[Result]) -> str:
                 "-" if r.paced else f"{e2e / base:.2f}x",
             )
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = []
-    for row in rows:
-        cells = [row[0].ljust(widths[0])] + [
-            c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)
-        ]
-        lines.append("  ".join(cells))
-    lines.insert(1, "-" * len(lines[0]))
-    return "\n".join(lines)
+    return format_rows(rows)
 
 
 async def run(infra: Infra, opts: Options) -> None:
     print("\n".join(await machine_facts(infra)), flush=True)
     admin = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap)
     await admin.start()
-    topics = Topics(admin, opts.partitions)
+    topics = Topics(admin, opts.partitions, "outbox")
     try:
         if opts.warmup:  # JIT the broker, fill caches; not reported
             print(f"warm-up: {opts.warmup} events through each path ...", flush=True)

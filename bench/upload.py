@@ -84,7 +84,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from bench.procs import cpu_seconds, machine_ticks
-from bench.wallet import code_version, cpu_model, percentile
+from bench.shared import format_rows, percentile
+from bench.wallet import code_version, cpu_model
 from contracts import events as ev
 from contracts.ids import new_id, normalize_id
 from contracts.topics import CALLBACKS, DETECT_RESULTS, LEDGER, WALLET
@@ -938,19 +939,6 @@ def phase_table(runs: Sequence[Run]) -> str:
     for r in runs:
         rows.append((r.name, *(f"{r.phases[p]:.1f}" if p in r.phases else "-" for p in PHASES)))
     return format_rows(rows)
-
-
-def format_rows(rows: Sequence[tuple[str, ...]]) -> str:
-    """The first column left-aligned, the others right-aligned, a rule under the header."""
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = []
-    for row in rows:
-        cells = [row[0].ljust(widths[0])] + [
-            c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)
-        ]
-        lines.append("  ".join(cells))
-    lines.insert(1, "-" * len(lines[0]))
-    return "\n".join(lines)
 
 
 def target_lines(disk: Sequence[DiskWrite], runs: Sequence[Run]) -> list[str]:

@@ -59,7 +59,6 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,14 +67,14 @@ from typing import Any
 
 import aiokafka
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import AIOKafkaAdminClient
 
 from bench.procs import cpu_seconds, machine_ticks
+from bench.shared import Topics, format_rows, percentile, started_producer
 from contracts import events as ev
 from contracts import headers as h
 from contracts.ids import new_id
 from contracts.topics import ALL_TOPICS, BATCHES, WALLET, route
-from services.common import outbox
 from services.common.db import Pool, common_migrations, create_pool, migrate
 from services.common.topics_admin import ensure_topics
 from services.wallet.commands import execute
@@ -473,45 +472,6 @@ async def wait_caught_up(bootstrap: str, partitions: int, timeout: float = 300.0
 # --- helpers ----------------------------------------------------------------------------------
 
 
-@contextlib.asynccontextmanager
-async def started_producer(bootstrap: str, *topics: str) -> AsyncIterator[Any]:
-    """`outbox.kafka_producer` (what every service publishes with), metadata fetched."""
-    producer = outbox.kafka_producer(bootstrap)
-    await producer.start()
-    try:
-        for topic in topics:
-            await producer.partitions_for(topic)
-        yield producer
-    finally:
-        await producer.stop()
-
-
-class Topics:
-    """Creates uniquely named bench topics and deletes them again."""
-
-    def __init__(self, admin: Any, partitions: int) -> None:
-        self._admin = admin
-        self._partitions = partitions
-        self.created: list[str] = []
-
-    async def new(self, what: str) -> str:
-        name = f"bench.wallet.{what}.{uuid.uuid4().hex[:8]}"
-        await self._admin.create_topics([NewTopic(name, self._partitions, 1)])
-        self.created.append(name)
-        return name
-
-    async def delete_all(self) -> None:
-        if self.created:
-            await self._admin.delete_topics(self.created)
-            self.created.clear()
-
-
-def percentile(sorted_values: Sequence[float], p: float) -> float:
-    """Nearest-rank percentile of already sorted values."""
-    rank = max(1, math.ceil(p / 100 * len(sorted_values)))
-    return sorted_values[rank - 1]
-
-
 def paced_suffix(per_second: float) -> str:
     return f", paced {per_second:,.0f}/s" if per_second > 0 else ""
 
@@ -745,15 +705,7 @@ def table(results: Sequence[Result]) -> str:
                 "-" if r.paced else f"{r.per_second / base:.2f}x",
             )
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = []
-    for row in rows:
-        cells = [row[0].ljust(widths[0])] + [
-            c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)
-        ]
-        lines.append("  ".join(cells))
-    lines.insert(1, "-" * len(lines[0]))
-    return "\n".join(lines)
+    return format_rows(rows)
 
 
 def target_lines(results: Sequence[Result]) -> list[str]:
@@ -786,7 +738,7 @@ async def run(infra: Infra, opts: Options, code: str) -> None:
     admin: Any = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap)
     await admin.start()
     bench: Bench | None = None
-    topics = Topics(admin, 1)
+    topics = Topics(admin, 1, "wallet")
     results: list[Result] = []
     setup: list[str] = []
     try:
@@ -799,7 +751,7 @@ async def run(infra: Infra, opts: Options, code: str) -> None:
         )
         (described,) = await admin.describe_topics([WALLET])
         partitions = len(described["partitions"])
-        topics = Topics(admin, partitions)
+        topics = Topics(admin, partitions, "wallet")
         bench = Bench(infra, opts, admin, pool, partitions, batch_cost(PriceList()))
         n = opts.batches
 
