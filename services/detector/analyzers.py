@@ -46,6 +46,10 @@ def _audio_models() -> tuple[Any, Any, Any] | None:
     return LogisticHead.load(HEAD), CamPlusPlus(), SileroVad()
 
 
+def _region(options: dict[str, Any]) -> media.Region:
+    return media.Region(options.get("start_region") or 0.0, options.get("end_region"))
+
+
 @functools.cache
 def _tracer() -> Any:
     from services.detector.tracing import SourceTracer
@@ -70,7 +74,7 @@ def _trace(features: Any) -> dict[str, JsonValue]:
 def analyze_audio(path: Path, options: dict[str, Any]) -> dict[str, JsonValue]:
     from services.detector.audio_features import window_features
 
-    region = media.Region(options.get("start_region") or 0.0, options.get("end_region"))
+    region = _region(options)
     models = _audio_models()
     if models is None:  # still decode, so that a corrupt file says so rather than "no model"
         for _ in media.audio_windows(path, float(options.get("frame_length", 2)), region):
@@ -100,7 +104,7 @@ def analyze_audio(path: Path, options: dict[str, Any]) -> dict[str, JsonValue]:
 def analyze(path: str, media_type: str, options: dict[str, Any]) -> dict[str, JsonValue]:
     if media_type == "audio":
         return analyze_audio(Path(path), options)
-    region = media.Region(options.get("start_region") or 0.0, options.get("end_region"))
+    region = _region(options)
     if media_type == "video":  # prove it decodes, so a corrupt file says so
         for _ in media.video_frames(Path(path), region):
             pass

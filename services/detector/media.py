@@ -40,16 +40,10 @@ class Window:
 
 @dataclass(frozen=True)
 class Region:
-    """What to analyse, in seconds of the file (API.md start/end_region, max_video_secs)."""
+    """What to analyse, in seconds of the file (API.md start_region / end_region)."""
 
     start: float = 0.0
     end: float | None = None
-
-    def clamp(self, duration: float | None) -> Region:
-        end = self.end if self.end is not None else duration
-        if duration is not None and end is not None:
-            end = min(end, duration)
-        return Region(self.start, end)
 
 
 def _open(path: Path) -> av.container.InputContainer:
@@ -136,10 +130,3 @@ def video_frames(
                 next_at = t + step
         except av.error.FFmpegError as exc:
             raise MediaError(f"video cannot be decoded: {_reason(exc)}") from exc
-
-
-def duration(path: Path) -> float | None:
-    with _open(path) as container:
-        if container.duration is None:
-            return None
-        return float(container.duration) / av.time_base
