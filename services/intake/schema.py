@@ -142,4 +142,14 @@ MIGRATIONS = [
         );
         """,
     ),
+    Migration(
+        104,
+        "ledger lookups by batch",
+        """
+        -- A batch item's charged/refunded cents sum its ledger entries (views.py); without this
+        -- every listed batch would scan the team's whole ledger.
+        CREATE INDEX account_ledger_batch ON account_ledger (batch_id, kind)
+            WHERE batch_id IS NOT NULL;
+        """,
+    ),
 ]
