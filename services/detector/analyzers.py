@@ -6,20 +6,26 @@ scores it with the modality's model. Models load once per worker process.
 What exists today (services/detector/models/*.md has the measured numbers):
 - audio: windows of `frame_length` s → Silero VAD (speech share) → window features
   (audio_features.py) → the trained logistic head (audio_head.json) → verdict.py.
-- image and video: no evaluated model yet. Such a detect fails with `no_model` rather than
-  getting an invented score: the wallet refunds it and the client reads why.
+- image: the packaged CLIP probe (image_model.py) on the whole image, and on each face the
+  Haar cascade finds → visual_verdict.py.
+- video: frames at media.VIDEO_FPS, each scored on its largest face (else the whole frame) →
+  visual_verdict.py; the audio track, when there is one, goes through the audio analyzer.
+A modality whose model files are missing fails with `no_model` rather than getting an invented
+score: the wallet refunds it and the client reads why.
 """
 
 from __future__ import annotations
 
 import functools
+import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image, ImageOps
 from pydantic import JsonValue
 
-from services.detector import media, verdict
+from services.detector import media, verdict, visual_verdict
 from services.detector.worker import AnalysisError
 
 FUNCTION = "services.detector.analyzers.analyze"
@@ -46,8 +52,14 @@ def _audio_models() -> tuple[Any, Any, Any] | None:
     return LogisticHead.load(HEAD), CamPlusPlus(), SileroVad()
 
 
-def _region(options: dict[str, Any]) -> media.Region:
-    return media.Region(options.get("start_region") or 0.0, options.get("end_region"))
+def _region(options: dict[str, Any], media_type: str = "audio") -> media.Region:
+    """What to analyse; for video, `max_video_secs` caps it as intake billed it."""
+    start = float(options.get("start_region") or 0.0)
+    end = options.get("end_region")
+    cap = options.get("max_video_secs")
+    if media_type == "video" and cap is not None:
+        end = start + float(cap) if end is None else min(float(end), start + float(cap))
+    return media.Region(start, None if end is None else float(end))
 
 
 @functools.cache
@@ -101,11 +113,87 @@ def analyze_audio(path: Path, options: dict[str, Any]) -> dict[str, JsonValue]:
     return result
 
 
+@functools.cache
+def _image_model() -> Any:
+    from services.detector.image_model import ClipProbe
+    from services.detector.models.packaged import PackagedModelError
+
+    try:
+        return ClipProbe()
+    except PackagedModelError as exc:
+        raise AnalysisError("no_model", f"the image model is not installed ({exc})") from exc
+
+
+def _open_image(path: Path) -> Image.Image:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                image.seek(0)  # an animation is judged by its first frame
+                oriented = ImageOps.exif_transpose(image)
+                return oriented.convert("RGB")
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombWarning) as exc:
+        raise media.MediaError(f"image cannot be decoded: {exc}") from exc
+
+
+def analyze_image(path: Path) -> dict[str, JsonValue]:
+    from services.detector.image_model import crop_face, find_faces
+
+    image = _open_image(path)
+    probe = _image_model()
+    boxes = find_faces(np.asarray(image))
+    scores = probe.score([image, *(crop_face(image, box) for box in boxes)])
+    faces = [
+        visual_verdict.Region(s, box.as_json()) for s, box in zip(scores[1:], boxes, strict=True)
+    ]
+    metrics = visual_verdict.image_metrics(scores[0], faces, probe.thresholds)
+    return {"image_metrics": metrics, "model": probe.model_json(), "reasons": None}
+
+
+def analyze_video(path: Path, options: dict[str, Any]) -> dict[str, JsonValue]:
+    from services.detector.image_model import crop_face, find_faces
+
+    region = _region(options, "video")
+    probe = _image_model()
+    frames: list[visual_verdict.FrameScore] = []
+    for timestamp, rgb in media.video_frames(path, region):
+        boxes = find_faces(rgb, limit=1)
+        image = Image.fromarray(rgb)
+        picture = crop_face(image, boxes[0]) if boxes else image
+        (score,) = probe.score([picture])
+        box = boxes[0].as_json() if boxes else None
+        frames.append(
+            visual_verdict.FrameScore(timestamp, visual_verdict.Region(score, box), len(boxes))
+        )
+    result: dict[str, JsonValue] = {"model": probe.model_json(), "video_metrics": None}
+    segments: list[JsonValue] = []
+    reasons: list[JsonValue] = []
+    if frames:
+        result["video_metrics"], segments = visual_verdict.video_metrics(
+            frames, float(options.get("frame_length", 2)), probe.thresholds
+        )
+    else:
+        reasons.append("no video frame could be decoded in the analysed region")
+    if media.has_audio(path):
+        audio = analyze_audio(path, {**options, "end_region": region.end})
+        metrics = audio["metrics"]
+        assert isinstance(metrics, dict)
+        result["metrics"] = {**metrics, "model": audio["model"]}
+        if "audio_source_tracing" in audio:
+            result["audio_source_tracing"] = audio["audio_source_tracing"]
+        audio_segments = audio["segments"]
+        assert isinstance(audio_segments, list)
+        segments.extend({"track": "audio", **s} for s in audio_segments if isinstance(s, dict))
+    result["segments"] = segments
+    result["reasons"] = reasons or None
+    return result
+
+
 def analyze(path: str, media_type: str, options: dict[str, Any]) -> dict[str, JsonValue]:
     if media_type == "audio":
         return analyze_audio(Path(path), options)
-    region = _region(options)
-    if media_type == "video":  # prove it decodes, so a corrupt file says so
-        for _ in media.video_frames(Path(path), region):
-            pass
-    raise _no_model(media_type)
+    if media_type == "image":
+        return analyze_image(Path(path))
+    if media_type == "video":
+        return analyze_video(Path(path), options)
+    raise AnalysisError("unsupported_media", f"no analyzer for media type {media_type!r}")

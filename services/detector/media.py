@@ -121,7 +121,7 @@ def video_frames(
         try:
             for frame in container.decode(stream):
                 t = frame.time or 0.0
-                if region.end is not None and t > region.end:
+                if region.end is not None and t >= region.end:
                     break
                 if t + 1e-6 < next_at:
                     continue

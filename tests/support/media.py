@@ -18,6 +18,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import numpy as np
 from PIL import Image
 
 ZIP_TIME = (2024, 1, 1, 0, 0, 0)
@@ -195,4 +196,62 @@ def zip_bytes(entries: list[tuple[str, bytes]], compression: int = zipfile.ZIP_D
             info = zipfile.ZipInfo(name, date_time=ZIP_TIME)
             info.compress_type = compression
             zf.writestr(info, data)
+    return out.getvalue()
+
+
+DETECTOR_DATA = Path(__file__).parents[1] / "data" / "detector"
+PHOTO = DETECTOR_DATA / "astronaut.jpg"  # a real photograph with one face (see its README)
+SPEECH = DETECTOR_DATA / "speech_16k.wav"  # a real recording of one speaker
+
+
+def photo_video(
+    seconds: float,
+    *,
+    photo: Path = PHOTO,
+    speech: Path | None = SPEECH,
+    size: tuple[int, int] = (320, 240),
+    fps: int = 10,
+) -> bytes:
+    """An MP4 (H.264 + AAC) that slowly pans over a real photo, with real speech looped under it.
+
+    The frames are a real photograph (camera pixels, recompressed), so an image model sees the
+    kind of content it is meant for; the pan makes every sampled frame different.
+    """
+    w, h = size
+    source = Image.open(photo).convert("RGB")
+    scale = max(w / source.width, h / source.height) * 1.2
+    big = source.resize((round(source.width * scale), round(source.height * scale)))
+    slack_x, slack_y = big.width - w, big.height - h
+    frames = round(seconds * fps)
+    out = io.BytesIO()
+    with av.open(out, "w", format="mp4") as container:
+        vstream = container.add_stream("libx264", rate=fps)
+        vstream.width, vstream.height, vstream.pix_fmt = w, h, "yuv420p"
+        astream = container.add_stream("aac", rate=16000) if speech is not None else None
+        if isinstance(astream, av.AudioStream):
+            astream.layout = "mono"
+        for i in range(frames):
+            x = round(slack_x * i / max(frames - 1, 1))
+            y = round(slack_y * i / max(frames - 1, 1))
+            pixels = np.asarray(big.crop((x, y, x + w, y + h)))
+            frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
+            frame.pts = i
+            frame.time_base = Fraction(1, fps)
+            container.mux(vstream.encode(frame))
+        container.mux(vstream.encode(None))
+        if isinstance(astream, av.AudioStream) and speech is not None:
+            with wave.open(str(speech), "rb") as wav:
+                pcm = array("h", wav.readframes(wav.getnframes()))
+            total = round(seconds * 16000)
+            looped = (pcm * (total // len(pcm) + 1))[:total]
+            step = 1600
+            for start in range(0, total, step):
+                chunk = looped[start : start + step]
+                aframe = av.AudioFrame(format="s16", layout="mono", samples=len(chunk))
+                aframe.planes[0].update(chunk.tobytes())
+                aframe.sample_rate = 16000
+                aframe.pts = start
+                aframe.time_base = Fraction(1, 16000)
+                container.mux(astream.encode(aframe))
+            container.mux(astream.encode(None))
     return out.getvalue()
