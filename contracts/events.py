@@ -202,6 +202,55 @@ class LedgerEntryRecorded(Event):
     reason: str = ""
 
 
+VoiceprintPurpose = Literal["identity", "search"]
+
+
+class VoiceprintRequested(Event):
+    """Intake asks the detector for the speaker embedding of one stored audio sample.
+
+    `identity`: enrolling a saved identity (`request_id` is the identity's id); `search`: a
+    one-off query of POST /identity/search. `correlation_id` is the request id.
+    """
+
+    event_type: Literal["VoiceprintRequested"] = "VoiceprintRequested"
+    request_id: Id
+    purpose: VoiceprintPurpose
+    blob_key: str
+    media_type: MediaType
+
+
+class SameSpeaker(Frozen):
+    """How to read a cosine similarity between two voiceprints of this model: the calibrated
+    probability of one speaker is sigmoid(slope * cosine + intercept); `threshold` is the
+    cosine at the measured equal-error rate (services/detector/models/identity.md)."""
+
+    model: str
+    slope: float
+    intercept: float
+    threshold: float
+
+
+class VoiceprintComputed(Event):
+    """A unit-length speaker embedding of the sample's speech."""
+
+    event_type: Literal["VoiceprintComputed"] = "VoiceprintComputed"
+    request_id: Id
+    purpose: VoiceprintPurpose
+    embedding: tuple[float, ...] = Field(min_length=8, max_length=1024)
+    speech_seconds: float = Field(ge=0)
+    same_speaker: SameSpeaker
+
+
+class VoiceprintFailed(Event):
+    """No voiceprint: the sample is unreadable or holds too little speech (shown as is)."""
+
+    event_type: Literal["VoiceprintFailed"] = "VoiceprintFailed"
+    request_id: Id
+    purpose: VoiceprintPurpose
+    error_code: str
+    error_message: str
+
+
 CallbackOutcome = Literal["delivered", "retrying", "abandoned"]
 
 
@@ -229,7 +278,10 @@ AnyEvent = Annotated[
     | BatchTerminal
     | BatchAbandoned
     | LedgerEntryRecorded
-    | CallbackAttempted,
+    | CallbackAttempted
+    | VoiceprintRequested
+    | VoiceprintComputed
+    | VoiceprintFailed,
     Field(discriminator="event_type"),
 ]
 
@@ -244,6 +296,9 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     BatchAbandoned,
     LedgerEntryRecorded,
     CallbackAttempted,
+    VoiceprintRequested,
+    VoiceprintComputed,
+    VoiceprintFailed,
 )
 
 _ANY_EVENT: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)

@@ -35,6 +35,9 @@ PAYLOAD_TOO_LARGE = ProblemType("payload-too-large", "The upload exceeds its siz
 IDEMPOTENCY_MISMATCH = ProblemType(
     "idempotency-key-reused", "The Idempotency-Key was used for a different request", 422
 )
+UNPROCESSABLE = ProblemType(
+    "unprocessable-media", "The media is valid but holds nothing this request can use", 422
+)
 RATE_LIMITED = ProblemType("rate-limited", "Too many requests", 429)
 INTERNAL = ProblemType("internal-error", "Internal error", 500)
 UNAVAILABLE = ProblemType("service-unavailable", "A dependency did not answer in time", 503)
@@ -48,6 +51,7 @@ ALL_PROBLEMS: tuple[ProblemType, ...] = (
     CONFLICT,
     PAYLOAD_TOO_LARGE,
     IDEMPOTENCY_MISMATCH,
+    UNPROCESSABLE,
     RATE_LIMITED,
     INTERNAL,
     UNAVAILABLE,

@@ -19,6 +19,7 @@ DETECT_REQUESTS = "verity.detect-requests.v1"
 DETECT_RESULTS = "verity.detect-results.v1"
 LEDGER = "verity.ledger.v1"
 CALLBACKS = "verity.callbacks.v1"
+VOICEPRINTS = "verity.voiceprints.v1"
 
 ALL_TOPICS: tuple[str, ...] = (
     BATCHES,
@@ -27,6 +28,7 @@ ALL_TOPICS: tuple[str, ...] = (
     DETECT_RESULTS,
     LEDGER,
     CALLBACKS,
+    VOICEPRINTS,
 )
 
 
@@ -41,6 +43,10 @@ def _by_batch(event: ev.Event) -> str:
 
 def _by_team(event: ev.Event) -> str:
     return event.team_id
+
+
+def _by_request(event: ev.Event) -> str:
+    return event.correlation_id  # a voiceprint's correlation id is its request id
 
 
 def _by_detect(event: ev.Event) -> str:
@@ -82,6 +88,13 @@ ROUTES: dict[type[ev.Event], Route] = {
         Route(ev.BatchAbandoned, BATCHES, _by_batch, "batch id", "intake", ("wallet",)),
         Route(ev.LedgerEntryRecorded, LEDGER, _by_team, "team id", "wallet", ("intake",)),
         Route(ev.CallbackAttempted, CALLBACKS, _by_batch, "batch id", "notifier", ("intake",)),
+        Route(
+            ev.VoiceprintRequested, VOICEPRINTS, _by_request, "request id", "intake", ("detector",)
+        ),
+        Route(
+            ev.VoiceprintComputed, VOICEPRINTS, _by_request, "request id", "detector", ("intake",)
+        ),
+        Route(ev.VoiceprintFailed, VOICEPRINTS, _by_request, "request id", "detector", ("intake",)),
     )
 }
 

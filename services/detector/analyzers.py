@@ -17,6 +17,7 @@ score: the wallet refunds it and the client reads why.
 from __future__ import annotations
 
 import functools
+import json
 import warnings
 from pathlib import Path
 from typing import Any
@@ -29,8 +30,13 @@ from services.detector import media, verdict, visual_verdict
 from services.detector.worker import AnalysisError
 
 FUNCTION = "services.detector.analyzers.analyze"
+VOICEPRINT_FUNCTION = "services.detector.analyzers.voiceprint"
 HEAD = Path(__file__).parent / "models" / "audio_head.json"
 TRACER = Path(__file__).parent / "models" / "tracing_head.json"
+IDENTITY = Path(__file__).parent / "models" / "identity.json"
+EMBEDDING = slice(0, 192)  # the CAM++ voiceprint inside the window features (audio_features.py)
+MIN_VOICEPRINT_SPEECH = 1.0  # seconds of speech a voiceprint needs
+MAX_VOICEPRINT_SECONDS = 300.0  # an enrolment or search sample is read up to this long
 SPEECH_PROBABILITY = 0.5  # a VAD frame counts as speech from this probability on
 
 
@@ -106,11 +112,70 @@ def analyze_audio(path: Path, options: dict[str, Any]) -> dict[str, JsonValue]:
         scored.append(verdict.WindowScore(window.start, window.end, ratio, score))
     model = verdict.ModelInfo(head.name, head.version, head.threshold)
     result = verdict.audio_metrics(scored, model)
+    if options.get("search_identity"):
+        weights = [w.speech_ratio for w in scored if w.score is not None]
+        result["voiceprint"] = _voiceprint(scored_features, weights, _speech_seconds(scored))
     metrics = result["metrics"]
     fake = isinstance(metrics, dict) and metrics.get("label") == "fake"
     if options.get("audio_source_tracing") and fake:
         result["audio_source_tracing"] = _trace(np.stack(scored_features))
     return result
+
+
+@functools.cache
+def _same_speaker() -> dict[str, JsonValue]:
+    calibration = json.loads(IDENTITY.read_text())
+    keys = ("model", "slope", "intercept", "threshold")
+    return {key: calibration[key] for key in keys}
+
+
+def _speech_seconds(windows: list[verdict.WindowScore]) -> float:
+    return sum((w.end - w.start) * w.speech_ratio for w in windows)
+
+
+def _voiceprint(
+    features: list[Any], weights: list[float], speech_seconds: float
+) -> dict[str, JsonValue] | None:
+    """The speech-weighted mean of the windows' CAM++ embeddings, unit length; None if too
+    little speech was heard to say whose voice it is."""
+    if speech_seconds < MIN_VOICEPRINT_SPEECH or not features:
+        return None
+    embeddings = np.stack([f[EMBEDDING] for f in features])
+    mean = np.average(embeddings, axis=0, weights=np.asarray(weights) + 1e-9)
+    unit = mean / max(float(np.linalg.norm(mean)), 1e-12)
+    return {
+        "embedding": [round(float(v), 6) for v in unit],
+        "speech_seconds": round(speech_seconds, 2),
+        "same_speaker": _same_speaker(),
+    }
+
+
+def voiceprint(path: str, media_type: str) -> dict[str, JsonValue]:
+    """The voiceprint of an identity sample or a search query (2 s windows with speech)."""
+    from services.detector.audio_features import window_features
+
+    models = _audio_models()
+    if models is None or not IDENTITY.is_file():
+        raise _no_model("speaker-embedding")
+    _, campp, vad = models
+    windows: list[verdict.WindowScore] = []
+    features, weights = [], []
+    for window in media.audio_windows(Path(path), 2.0, media.Region(0.0, MAX_VOICEPRINT_SECONDS)):
+        speech = vad.speech_probabilities(window.samples)
+        ratio = float(np.mean(speech >= SPEECH_PROBABILITY)) if len(speech) else 0.0
+        windows.append(verdict.WindowScore(window.start, window.end, ratio, None))
+        if ratio >= verdict.MIN_WINDOW_SPEECH_RATIO:
+            features.append(window_features(window.samples, campp))
+            weights.append(ratio)
+    speech_seconds = _speech_seconds(windows)
+    found = _voiceprint(features, weights, speech_seconds)
+    if found is None:
+        raise AnalysisError(
+            "no_speech",
+            f"only {speech_seconds:.1f} s of speech found in the {media_type};"
+            f" a voiceprint needs at least {MIN_VOICEPRINT_SPEECH:g} s",
+        )
+    return found
 
 
 @functools.cache
@@ -179,8 +244,9 @@ def analyze_video(path: Path, options: dict[str, Any]) -> dict[str, JsonValue]:
         metrics = audio["metrics"]
         assert isinstance(metrics, dict)
         result["metrics"] = {**metrics, "model": audio["model"]}
-        if "audio_source_tracing" in audio:
-            result["audio_source_tracing"] = audio["audio_source_tracing"]
+        for key in ("audio_source_tracing", "voiceprint"):
+            if key in audio:
+                result[key] = audio[key]
         audio_segments = audio["segments"]
         assert isinstance(audio_segments, list)
         segments.extend({"track": "audio", **s} for s in audio_segments if isinstance(s, dict))

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from contracts import events as ev
-from contracts.topics import DETECT_REQUESTS
+from contracts.topics import DETECT_REQUESTS, VOICEPRINTS
 from services.common import outbox
 from services.common.blobstore import FilesystemBlobStore
 from services.common.consumer import Handler, RetryPolicy, subscribe
@@ -27,12 +27,12 @@ from services.detector.worker import AnalysisError, IsolatedWorker
 
 log = logging.getLogger(__name__)
 GROUP = "detector"
-Result = ev.DetectCompleted | ev.DetectFailed
+Result = ev.DetectCompleted | ev.DetectFailed | ev.VoiceprintComputed | ev.VoiceprintFailed
 
 
 def _decode(payload: Mapping[str, Any]) -> Result:
     event = ev.decode_event_dict(payload)
-    assert isinstance(event, ev.DetectCompleted | ev.DetectFailed)
+    assert isinstance(event, Result)
     return event
 
 
@@ -41,6 +41,10 @@ RESULTS: EventStore[Result] = EventStore(_decode)
 
 def stream_id(detect_id: str) -> str:
     return f"detect-{detect_id}"
+
+
+def voiceprint_stream_id(request_id: str) -> str:
+    return f"voiceprint-{request_id}"
 
 
 def _failed(request: ev.DetectRequested, code: str, message: str) -> ev.DetectFailed:
@@ -86,24 +90,56 @@ async def analyse(
     )
 
 
+async def voiceprint(
+    request: ev.VoiceprintRequested,
+    blobs: FilesystemBlobStore,
+    worker: IsolatedWorker,
+    timeout_seconds: float,
+) -> Result:
+    common = {
+        "team_id": request.team_id,
+        "correlation_id": request.correlation_id,
+        "causation_id": request.event_id,
+        "request_id": request.request_id,
+        "purpose": request.purpose,
+    }
+    if not await blobs.exists(request.blob_key):
+        return ev.VoiceprintFailed(
+            **common, error_code="media_missing", error_message="the sample was deleted"
+        )
+    try:
+        found = await worker.run(
+            analyzers.VOICEPRINT_FUNCTION,
+            (str(blobs.path(request.blob_key)), request.media_type),
+            seconds=timeout_seconds,
+        )
+    except AnalysisError as exc:
+        return ev.VoiceprintFailed(**common, error_code=exc.code, error_message=exc.message)
+    return ev.VoiceprintComputed(**common, **found)
+
+
 def handler(
     pool: Pool, blobs: FilesystemBlobStore, worker: IsolatedWorker, timeout_seconds: float
 ) -> Handler:
     async def on_event(event: ev.Event) -> None:
-        if not isinstance(event, ev.DetectRequested):
-            return
+        if isinstance(event, ev.DetectRequested):
+            stream = stream_id(event.detect_id)
+        elif isinstance(event, ev.VoiceprintRequested):
+            stream = voiceprint_stream_id(event.request_id)
+        else:
+            return  # e.g. the voiceprints intake reads back from the same topic
         async with pool.acquire() as conn:
-            if await conn.fetchval(
-                "SELECT 1 FROM events WHERE stream_id = $1", stream_id(event.detect_id)
-            ):
+            if await conn.fetchval("SELECT 1 FROM events WHERE stream_id = $1", stream):
                 return  # answered before (a redelivery): do not analyse again
-        result = await analyse(event, blobs, worker, timeout_seconds)
+        if isinstance(event, ev.DetectRequested):
+            result = await analyse(event, blobs, worker, timeout_seconds)
+        else:
+            result = await voiceprint(event, blobs, worker, timeout_seconds)
         async with pool.acquire() as conn, conn.transaction():
             try:
-                await RESULTS.append(conn, stream_id(event.detect_id), 0, [result])
+                await RESULTS.append(conn, stream, 0, [result])
             except ConcurrencyError:
-                log.info("detect answered by another worker", extra={"fields": {
-                    "detect_id": event.detect_id}})  # fmt: skip
+                log.info("answered by another worker", extra={"fields": {"stream": stream}})
                 return
             await outbox.enqueue(conn, [result])
 
@@ -116,7 +152,7 @@ def register(
     # an analysis is slow and not worth repeating in-process: one retry, then the DLQ
     subscribe(
         broker,
-        (DETECT_REQUESTS,),
+        (DETECT_REQUESTS, VOICEPRINTS),
         GROUP,
         handler(pool, blobs, worker, timeout),
         retry=RetryPolicy(attempts=2),

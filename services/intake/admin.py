@@ -4,7 +4,7 @@ verity-admin team create NAME          -> prints the team id
 verity-admin token create TEAM_ID      -> prints the token once
 verity-admin token revoke TOKEN_ID
 verity-admin demo                      -> a new team and token, as `./dev up` prints them
-verity-admin rebuild                   -> rebuild the batch/detect read models from `events`
+verity-admin rebuild                   -> rebuild every read model from `events`
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ async def run(args: argparse.Namespace, settings: CommonSettings) -> int:
     try:
         await migrate(pool, SCHEMA, [*common_migrations(), *MIGRATIONS])
         if args.command == "rebuild":
-            replayed = await rebuild(pool, store.EVENTS, store.PROJECTION)
+            replayed = await rebuild(pool, store.LOG, store.ALL_PROJECTIONS)
             print(f"replayed {replayed} events into {', '.join(store.PROJECTION_TABLES)}")
             return 0
         async with pool.acquire() as conn, conn.transaction():

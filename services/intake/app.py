@@ -6,7 +6,7 @@ from litestar import Litestar, Router
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
-from contracts.topics import CALLBACKS, DETECT_RESULTS, LEDGER, WALLET
+from contracts.topics import CALLBACKS, DETECT_RESULTS, LEDGER, VOICEPRINTS, WALLET
 from services.common import urlguard
 from services.common.blobstore import FilesystemBlobStore
 from services.common.consumer import subscribe, with_inbox
@@ -21,18 +21,27 @@ from services.intake.commands import Batches
 from services.intake.context import Intake
 from services.intake.detect_api import DetectController
 from services.intake.errors import EXCEPTION_HANDLERS
+from services.intake.identity_api import IdentityController
+from services.intake.identity_store import Identities
 from services.intake.progress import Progress
 from services.intake.ratelimit import RateLimiter
 from services.intake.schema import MIGRATIONS
 from services.intake.settings import IntakeSettings
 from services.intake.views import callback_renderer
 
-GROUPS = (account.GROUP, callbacks.GROUP, saga.FUNDS_GROUP, saga.RESULTS_GROUP)
+GROUPS = (
+    account.GROUP,
+    callbacks.GROUP,
+    saga.FUNDS_GROUP,
+    saga.RESULTS_GROUP,
+    saga.VOICEPRINTS_GROUP,
+)
 
 
 def build_app(settings: IntakeSettings) -> Litestar:
     blobs = FilesystemBlobStore(settings.blob_root)
     batches = Batches(blobs, callback_renderer(settings.public_url))
+    identities = Identities(blobs)
     progress = Progress(settings.database_url)
 
     def wire(rt: Runtime) -> None:
@@ -41,6 +50,7 @@ def build_app(settings: IntakeSettings) -> Litestar:
             (CALLBACKS, callbacks.GROUP, callbacks.on_attempt),
             (WALLET, saga.FUNDS_GROUP, saga.on_funds(batches)),
             (DETECT_RESULTS, saga.RESULTS_GROUP, saga.on_result(batches)),
+            (VOICEPRINTS, saga.VOICEPRINTS_GROUP, saga.on_voiceprint(identities)),
         ):
             subscribe(rt.broker, (topic,), group, with_inbox(rt.pool, group, effect))
 
@@ -69,6 +79,7 @@ def build_app(settings: IntakeSettings) -> Litestar:
         settings=settings,
         blobs=blobs,
         batches=batches,
+        identities=identities,
         progress=progress,
         limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),
         allowlist=urlguard.parse_allowlist(settings.callback_allowlist),
@@ -80,7 +91,13 @@ def build_app(settings: IntakeSettings) -> Litestar:
     def provide_intake() -> Intake:
         return intake
 
-    api = [AccountController, CallbacksController, BatchController, DetectController]
+    api = [
+        AccountController,
+        CallbacksController,
+        BatchController,
+        DetectController,
+        IdentityController,
+    ]
     return Litestar(
         [
             health_handler(runtime),

@@ -7,6 +7,7 @@ from services.common.blobstore import FilesystemBlobStore
 from services.common.db import Pool
 from services.common.runtime import Runtime
 from services.intake.commands import Batches
+from services.intake.identity_store import Identities
 from services.intake.progress import Progress
 from services.intake.ratelimit import RateLimiter
 from services.intake.settings import IntakeSettings
@@ -23,6 +24,7 @@ class Intake:
         settings: IntakeSettings,
         blobs: FilesystemBlobStore,
         batches: Batches,
+        identities: Identities,
         progress: Progress,
         limiter: RateLimiter,
         allowlist: tuple[urlguard.Network, ...],
@@ -31,6 +33,7 @@ class Intake:
         self.settings = settings
         self.blobs = blobs
         self.batches = batches
+        self.identities = identities
         self.progress = progress
         self.limiter = limiter
         self.allowlist = allowlist

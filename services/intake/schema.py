@@ -152,4 +152,34 @@ MIGRATIONS = [
             WHERE batch_id IS NOT NULL;
         """,
     ),
+    Migration(
+        105,
+        "saved identities and voiceprint search answers",
+        """
+        -- Read model of the identity streams (identities.py); rebuilt with the others.
+        CREATE TABLE identities (
+            identity_id    text PRIMARY KEY,
+            team_id        text        NOT NULL,
+            name           text        NOT NULL,
+            status         text        NOT NULL,
+            embedding      float8[],
+            speech_seconds double precision,
+            same_speaker   jsonb,
+            error_code     text,
+            error_message  text,
+            created_at     timestamptz NOT NULL,
+            updated_at     timestamptz NOT NULL
+        );
+        CREATE INDEX identities_team_list ON identities (team_id, created_at DESC, identity_id);
+        -- The voiceprint of a POST /identity/search query, until the waiting request reads it.
+        CREATE TABLE voiceprint_answers (
+            request_id    text PRIMARY KEY,
+            team_id       text        NOT NULL,
+            embedding     float8[],
+            same_speaker  jsonb,
+            error_message text,
+            created_at    timestamptz NOT NULL DEFAULT now()
+        );
+        """,
+    ),
 ]

@@ -29,3 +29,5 @@ class IntakeSettings(CommonSettings):
     # untouched this long (longer than any upload takes); the janitor looks this often.
     orphan_grace_seconds: float = Field(default=6 * 3600.0, gt=0)
     janitor_interval_seconds: float = Field(default=600.0, gt=0)
+    # POST /identity and /identity/search wait this long for the detector's voiceprint.
+    identity_wait_seconds: float = Field(default=30.0, gt=0)

@@ -16,6 +16,7 @@ from contracts import events as ev
 from services.common import outbox
 from services.common.db import Conn
 from services.common.eventstore import EventStore, Recorded
+from services.intake import identity_store
 from services.intake.domain import (
     BATCH_EVENTS,
     CANCELLED_MESSAGE,
@@ -27,9 +28,11 @@ from services.intake.domain import (
     MediaDeleted,
     replay,
 )
+from services.intake.identities import IdentityEvent
 
 PROGRESS_CHANNEL = "intake_progress"
 PROJECTION_TABLES = ("batches", "detects")
+IntakeEvent = BatchEvent | IdentityEvent
 
 # Renders the callback body of a batch that just ended, from the read model (views.py).
 PayloadRenderer = Callable[[Conn, ev.BatchTerminal], Awaitable[dict[str, JsonValue]]]
@@ -50,7 +53,14 @@ def _decode(payload: Mapping[str, Any]) -> BatchEvent:
     return event
 
 
-EVENTS: EventStore[BatchEvent] = EventStore(_decode)
+def _decode_any(payload: Mapping[str, Any]) -> IntakeEvent:
+    if payload.get("event_type") in identity_store.EVENT_TYPES:
+        return identity_store.decode(payload)
+    return _decode(payload)
+
+
+EVENTS: EventStore[BatchEvent] = EventStore(_decode)  # a batch's own stream
+LOG: EventStore[IntakeEvent] = EventStore(_decode_any)  # the whole log, for rebuilds
 
 
 async def load(conn: Conn, batch_id: str) -> Batch:
@@ -202,4 +212,20 @@ class BatchProjection:
         await _notify(conn, batch_key(e.batch_id), *(detect_key(d) for d in e.cancelled_detect_ids))
 
 
+class IntakeProjection:
+    """Every read model of intake, for `rebuild`: each event goes to the projection of its kind."""
+
+    tables: tuple[str, ...] = (*PROJECTION_TABLES, *identity_store.PROJECTION.tables)
+
+    def __init__(self, batches: BatchProjection) -> None:
+        self.batches = batches
+
+    async def apply(self, conn: Conn, recorded: Recorded[IntakeEvent]) -> None:
+        if recorded.event.event_type in identity_store.EVENT_TYPES:
+            await identity_store.PROJECTION.apply(conn, recorded)  # type: ignore[arg-type]
+        else:
+            await self.batches.apply(conn, recorded)  # type: ignore[arg-type]
+
+
 PROJECTION = BatchProjection()
+ALL_PROJECTIONS = IntakeProjection(PROJECTION)

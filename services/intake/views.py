@@ -176,3 +176,50 @@ def callback_renderer(public_url: str) -> PayloadRenderer:
         return {"success": True, "item": batch_item(ended)}
 
     return render
+
+
+# --- identities --------------------------------------------------------------------------------
+
+_IDENTITY_COLUMNS = (
+    "identity_id, name, status, speech_seconds, error_message, created_at, updated_at"
+)
+
+
+async def identity_row(conn: Conn, team_id: str, identity_id: str) -> Row | None:
+    return _row(
+        await conn.fetchrow(
+            f"SELECT {_IDENTITY_COLUMNS} FROM identities WHERE team_id = $1 AND identity_id = $2",
+            team_id,
+            identity_id,
+        )
+    )
+
+
+async def identity_page(
+    conn: Conn, team_id: str, page: int, page_size: int, search: str | None
+) -> tuple[list[Row], int]:
+    """Newest first; `search` matches names case-insensitively, anywhere in the name."""
+    pattern = None
+    if search:  # ILIKE's wildcards in the search text match themselves
+        escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = f"%{escaped}%"
+    where = "team_id = $1 AND ($2::text IS NULL OR name ILIKE $2)"
+    total = await conn.fetchval(f"SELECT count(*) FROM identities WHERE {where}", team_id, pattern)
+    rows = await conn.fetch(
+        f"SELECT {_IDENTITY_COLUMNS} FROM identities WHERE {where}"
+        " ORDER BY created_at DESC, identity_id LIMIT $3 OFFSET $4",
+        team_id, pattern, page_size, (page - 1) * page_size,
+    )  # fmt: skip
+    return [dict(r) for r in rows], int(total)
+
+
+def identity_item(row: Row) -> dict[str, Any]:
+    return {
+        "uuid": row["identity_id"],
+        "name": row["name"],
+        "status": row["status"],
+        "speech_seconds": row["speech_seconds"],
+        "error_message": row["error_message"],
+        "created_at": timestamp(row["created_at"]),
+        "updated_at": timestamp(row["updated_at"]),
+    }

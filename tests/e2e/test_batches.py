@@ -22,7 +22,7 @@ from services.common.db import Pool, create_pool
 from services.common.projections import rebuild
 from services.common.runtime import Runtime
 from services.intake import tokens
-from services.intake.store import EVENTS, PROJECTION
+from services.intake.store import ALL_PROJECTIONS, LOG
 from services.wallet.commands import execute
 from services.wallet.domain import Credit
 from tests.support import analyzer, media
@@ -652,7 +652,7 @@ async def test_rebuilt_projection_equals_the_live_one(
     }
     async with pools["intake"].acquire() as conn:
         live = {t: [dict(r) for r in await conn.fetch(q)] for t, q in query.items()}
-    replayed = await rebuild(pools["intake"], EVENTS, PROJECTION)
+    replayed = await rebuild(pools["intake"], LOG, ALL_PROJECTIONS)
     async with pools["intake"].acquire() as conn:
         rebuilt = {t: [dict(r) for r in await conn.fetch(q)] for t, q in query.items()}
     assert replayed > 0

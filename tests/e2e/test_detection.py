@@ -21,8 +21,10 @@ import httpx
 import pytest
 
 from services.common.db import create_pool
+from services.common.projections import rebuild
 from services.common.runtime import Runtime
 from services.intake import tokens
+from services.intake.store import ALL_PROJECTIONS, LOG
 from services.wallet.commands import execute
 from services.wallet.domain import Credit
 from tests.support import media
@@ -30,6 +32,7 @@ from tests.support.infra import Infra
 from tests.support.services import service_process
 
 pytestmark = pytest.mark.infra
+OTHER_TEAM: dict[str, str] = {}  # a second team's credentials, set by the `system` fixture
 SENTENCE = "Please hold while I transfer your call to the next available agent."
 
 
@@ -58,6 +61,7 @@ async def system(
     async with pool.acquire() as conn:
         team_id = await tokens.create_team(conn, "detection-test")
         issued = await tokens.issue_token(conn, team_id)
+        other = await tokens.issue_token(conn, await tokens.create_team(conn, "another-team"))
     await pool.close()
     pool = await create_pool(infra.database_url, "wallet", max_size=1)
     async with pool.acquire() as conn, conn.transaction():
@@ -68,6 +72,7 @@ async def system(
         service_process("intake", env, logs / "intake.log") as intake,
         httpx.AsyncClient(base_url=intake.url, timeout=120) as client,
     ):
+        OTHER_TEAM.update({"Authorization": f"Bearer {other.token}"})
         yield client, {"Authorization": f"Bearer {issued.token}"}
 
 
@@ -142,3 +147,105 @@ async def test_a_corrupt_file_is_refused_by_name(
     )  # fmt: skip
     assert response.status_code == 400, response.text
     assert "broken.jpg" in response.json()["errors"]
+
+
+# --- identities: saved voices, search, and identity_matches on detects -----------------------
+
+
+async def save(client: httpx.AsyncClient, auth: dict[str, str], name: str, wav: bytes) -> Any:
+    response = await client.post(
+        "/api/v2/identity", headers=auth, data={"name": name},
+        files={"file": (f"{name}.wav", wav, "audio/wav")},
+    )  # fmt: skip
+    assert response.status_code == 201, response.text
+    return response.json()["item"]
+
+
+async def test_identities_are_saved_searched_matched_and_deleted(
+    system: tuple[httpx.AsyncClient, dict[str, str]], tmp_path: Path
+) -> None:
+    client, auth = system
+    allison = await save(client, auth, "Allison", media.looped_speech(8.0))
+    robot = await save(client, auth, "espeak voice", espeak(tmp_path / "enrol.wav"))
+    assert allison["status"] == "ready"
+    assert allison["speech_seconds"] > 1.0
+
+    # a sample without speech saves nothing and says why; an image is not a voice sample
+    tone = await client.post(
+        "/api/v2/identity", headers=auth, data={"name": "tone"},
+        files={"file": ("tone.wav", media.wav_bytes(3.0), "audio/wav")},
+    )  # fmt: skip
+    assert tone.status_code == 422, tone.text
+    assert "speech" in tone.json()["detail"]
+    photo = await client.post(
+        "/api/v2/identity", headers=auth, data={"name": "photo"},
+        files={"file": ("a.jpg", media.PHOTO.read_bytes(), "image/jpeg")},
+    )  # fmt: skip
+    assert photo.status_code == 400, photo.text
+    listed = (await client.get("/api/v2/identity", headers=auth)).json()
+    assert [i["name"] for i in listed["items"]] == ["espeak voice", "Allison"]
+    found = (await client.get("/api/v2/identity?search=alli", headers=auth)).json()
+    assert [i["uuid"] for i in found["items"]] == [allison["uuid"]]
+
+    # another recording of the same speaker: she is the nearest voice
+    other_take = media.SPEECH2.read_bytes()
+    search = await client.post(
+        "/api/v2/identity/search", headers=auth, data={"top_k": "5"},
+        files={"file": ("take2.wav", other_take, "audio/wav")},
+    )  # fmt: skip
+    assert search.status_code == 200, search.text
+    ranked = search.json()["item"]
+    assert [m["name"] for m in ranked] == ["Allison", "espeak voice"]
+    assert ranked[0]["distance"] < ranked[1]["distance"]
+    assert ranked[0]["confidence"] > ranked[1]["confidence"]
+    bad_k = await client.post(
+        "/api/v2/identity/search", headers=auth, data={"top_k": "21"},
+        files={"file": ("take2.wav", other_take, "audio/wav")},
+    )  # fmt: skip
+    assert bad_k.status_code == 400
+    assert "top_k" in bad_k.json()["errors"]
+
+    # a detect with search_identity carries the same ranking
+    response = await client.post(
+        "/api/v2/detect", headers={**auth, "Prefer": "wait"},
+        data={"search_identity": "true"}, files={"file": ("take2.wav", other_take, "audio/wav")},
+    )  # fmt: skip
+    detect = response.json()["item"]
+    assert detect["status"] == "completed", detect
+    assert [m["name"] for m in detect["identity_matches"]] == ["Allison", "espeak voice"]
+    assert "voiceprint" not in detect
+
+    # another team sees none of it; deleting removes the identity from searches
+    assert (
+        await client.delete(f"/api/v2/identity/{robot['uuid']}", headers=OTHER_TEAM)
+    ).status_code == 404
+    assert (await client.get("/api/v2/identity", headers=OTHER_TEAM)).json()["items"] == []
+    deleted = await client.delete(f"/api/v2/identity/{robot['uuid']}", headers=auth)
+    assert deleted.status_code == 200, deleted.text
+    assert (await client.get(f"/api/v2/identity/{robot['uuid']}", headers=auth)).status_code == 404
+    again = await client.post(
+        "/api/v2/identity/search", headers=auth,
+        files={"file": ("take2.wav", other_take, "audio/wav")},
+    )  # fmt: skip
+    assert [m["name"] for m in again.json()["item"]] == ["Allison"]
+
+
+async def test_rebuilt_read_models_equal_the_live_ones(
+    infra: Infra, system: tuple[httpx.AsyncClient, dict[str, str]]
+) -> None:
+    """Runs last: identities and detects (with their identity_matches) come back from the log."""
+    query = {
+        "identities": "SELECT * FROM identities ORDER BY identity_id",
+        "detects": "SELECT * FROM detects ORDER BY detect_id",
+    }
+    pool = await create_pool(infra.database_url, "intake", max_size=1)
+    try:
+        async with pool.acquire() as conn:
+            live = {t: [dict(r) for r in await conn.fetch(q)] for t, q in query.items()}
+        await rebuild(pool, LOG, ALL_PROJECTIONS)
+        async with pool.acquire() as conn:
+            rebuilt = {t: [dict(r) for r in await conn.fetch(q)] for t, q in query.items()}
+    finally:
+        await pool.close()
+    assert live["identities"]
+    assert rebuilt == live

@@ -5,10 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import wave
 from pathlib import Path
 
-import numpy as np
 import pytest
 from aiokafka import AIOKafkaProducer
 
@@ -16,23 +14,12 @@ from contracts import events as ev
 from contracts.events import DetectOptions, FileSpec
 from contracts.ids import new_id
 from contracts.topics import DETECT_RESULTS
-from tests.support.infra import REPO, Infra
+from tests.support import media
+from tests.support.infra import Infra
 from tests.support.kafka import collect, publish, wait_until
 from tests.support.services import free_port, service_process
 
 pytestmark = pytest.mark.infra
-SPEECH = REPO / "tests" / "data" / "detector" / "speech_16k.wav"
-
-
-def long_speech(path: Path, seconds: float) -> None:
-    """The packaged test prompt repeated to `seconds`: long enough to be killed mid-analysis."""
-    with wave.open(str(SPEECH), "rb") as w:
-        pcm = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(16_000)
-        out.writeframes(np.resize(pcm, int(seconds * 16_000)).tobytes())
 
 
 async def test_killed_worker_is_redelivered_and_answers_once(
@@ -42,7 +29,7 @@ async def test_killed_worker_is_redelivered_and_answers_once(
     batch_id, detect_id = new_id(), new_id()
     key = f"media/{batch_id}/000"
     (blob_root / key).parent.mkdir(parents=True)
-    long_speech(blob_root / key, 600.0)
+    (blob_root / key).write_bytes(media.looped_speech(600.0))  # long enough to be killed mid-file
     request = ev.DetectRequested(
         team_id=new_id(), correlation_id=batch_id, batch_id=batch_id, detect_id=detect_id,
         file=FileSpec(detect_id=detect_id, filename="long.wav", media_type="audio",

@@ -202,6 +202,7 @@ def zip_bytes(entries: list[tuple[str, bytes]], compression: int = zipfile.ZIP_D
 DETECTOR_DATA = Path(__file__).parents[1] / "data" / "detector"
 PHOTO = DETECTOR_DATA / "astronaut.jpg"  # a real photograph with one face (see its README)
 SPEECH = DETECTOR_DATA / "speech_16k.wav"  # a real recording of one speaker
+SPEECH2 = DETECTOR_DATA / "speech2_16k.wav"  # another recording of the same speaker
 
 
 def photo_video(
@@ -254,4 +255,19 @@ def photo_video(
                 aframe.time_base = Fraction(1, 16000)
                 container.mux(astream.encode(aframe))
             container.mux(astream.encode(None))
+    return out.getvalue()
+
+
+def looped_speech(seconds: float, source: Path = SPEECH) -> bytes:
+    """A real 16 kHz recording repeated to `seconds`, as a WAV file's bytes."""
+    with wave.open(str(source), "rb") as w:
+        pcm = array("h", w.readframes(w.getnframes()))
+    total = round(seconds * 16_000)
+    looped = (pcm * (total // len(pcm) + 1))[:total]
+    out = io.BytesIO()
+    with wave.open(out, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16_000)
+        w.writeframes(looped.tobytes())
     return out.getvalue()

@@ -1,0 +1,54 @@
+"""Nearest saved identities for a voiceprint (API.md `identity_matches`): pure, numpy only.
+
+`distance` is 1 - cosine similarity of the two unit-length voiceprints (0 = identical, 2 =
+opposite); `confidence` is the detector model's calibrated probability that both are the same
+speaker, sigmoid(slope * cosine + intercept), as measured in services/detector/models/identity.md.
+Every saved identity is ranked (nearest first); `top_k` cuts the list, a threshold does not:
+the client sees how close the nearest voices are and `same_speaker` says where the model's
+equal-error point lies.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from pydantic import JsonValue
+
+
+@dataclass(frozen=True)
+class Saved:
+    identity_id: str
+    name: str
+    embedding: Sequence[float]
+
+
+def nearest(
+    query: Sequence[float],
+    saved: Sequence[Saved],
+    same_speaker: Mapping[str, JsonValue],
+    top_k: int,
+) -> list[JsonValue]:
+    if not saved:
+        return []
+    q = np.asarray(query, dtype=np.float64)
+    q /= max(float(np.linalg.norm(q)), 1e-12)
+    matrix = np.asarray([s.embedding for s in saved], dtype=np.float64)
+    matrix /= np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
+    cosines = matrix @ q
+    slope = float(same_speaker["slope"])  # type: ignore[arg-type]
+    intercept = float(same_speaker["intercept"])  # type: ignore[arg-type]
+    order = np.argsort(-cosines, kind="stable")[:top_k]
+    return [
+        {
+            "uuid": saved[i].identity_id,
+            "name": saved[i].name,
+            "confidence": round(
+                1.0 / (1.0 + math.exp(-(slope * float(cosines[i]) + intercept))), 4
+            ),
+            "distance": round(1.0 - float(cosines[i]), 4),
+        }
+        for i in order
+    ]
