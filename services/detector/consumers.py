@@ -22,7 +22,7 @@ from services.common.blobstore import FilesystemBlobStore
 from services.common.consumer import Handler, RetryPolicy, subscribe
 from services.common.db import Pool
 from services.common.eventstore import ConcurrencyError, EventStore
-from services.detector import analyzers
+from services.detector import analyzers, voiceprints
 from services.detector.worker import AnalysisError, IsolatedWorker
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,10 @@ RESULTS: EventStore[Result] = EventStore(_decode)
 
 def stream_id(detect_id: str) -> str:
     return f"detect-{detect_id}"
+
+
+def visualization_key(request: ev.DetectRequested) -> str:
+    return f"visualizations/{request.batch_id}/{request.detect_id}.png"
 
 
 def voiceprint_stream_id(request_id: str) -> str:
@@ -69,15 +73,23 @@ async def analyse(
     if not await blobs.exists(request.file.blob_key):
         return _failed(request, "media_missing", "the media was deleted before it was analysed")
     options = request.options.model_dump(mode="json")
+    # every visualization shows the media: none is kept for a zero-retention detect
+    draw = request.options.visualize and not request.options.zero_retention_mode
+    picture = visualization_key(request) if draw else None
     log.info("analysis started", extra={"fields": {"detect_id": request.detect_id}})
     try:
         result = await worker.run(
             analyzers.FUNCTION,
-            (str(path), request.file.media_type, options),
+            (str(path), request.file.media_type, options,
+             str(blobs.path(picture)) if picture else None),
             seconds=timeout_seconds,
-        )
+        )  # fmt: skip
     except AnalysisError as exc:
+        if picture:
+            await blobs.delete(picture)
         return _failed(request, exc.code, exc.message)
+    if result.pop("visualization", None) and picture:
+        result["visualization"] = {"blob_key": picture}
     return ev.DetectCompleted(
         team_id=request.team_id,
         correlation_id=request.batch_id,
@@ -109,7 +121,7 @@ async def voiceprint(
         )
     try:
         found = await worker.run(
-            analyzers.VOICEPRINT_FUNCTION,
+            voiceprints.FUNCTION,
             (str(blobs.path(request.blob_key)), request.media_type),
             seconds=timeout_seconds,
         )

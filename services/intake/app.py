@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 from litestar import Litestar, Router
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
@@ -23,11 +25,13 @@ from services.intake.detect_api import DetectController
 from services.intake.errors import EXCEPTION_HANDLERS
 from services.intake.identity_api import IdentityController
 from services.intake.identity_store import Identities
+from services.intake.links import Links
 from services.intake.progress import Progress
 from services.intake.ratelimit import RateLimiter
 from services.intake.schema import MIGRATIONS
 from services.intake.settings import IntakeSettings
 from services.intake.views import callback_renderer
+from services.intake.visualization_api import VisualizationController
 
 GROUPS = (
     account.GROUP,
@@ -40,7 +44,9 @@ GROUPS = (
 
 def build_app(settings: IntakeSettings) -> Litestar:
     blobs = FilesystemBlobStore(settings.blob_root)
-    batches = Batches(blobs, callback_renderer(settings.public_url))
+    signing_key = settings.url_signing_key.encode() or secrets.token_bytes(32)
+    links = Links(settings.public_url, signing_key, settings.visualization_link_seconds)
+    batches = Batches(blobs, callback_renderer(links))
     identities = Identities(blobs)
     progress = Progress(settings.database_url)
 
@@ -80,6 +86,7 @@ def build_app(settings: IntakeSettings) -> Litestar:
         blobs=blobs,
         batches=batches,
         identities=identities,
+        links=links,
         progress=progress,
         limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),
         allowlist=urlguard.parse_allowlist(settings.callback_allowlist),
@@ -97,6 +104,7 @@ def build_app(settings: IntakeSettings) -> Litestar:
         BatchController,
         DetectController,
         IdentityController,
+        VisualizationController,
     ]
     return Litestar(
         [

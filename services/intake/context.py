@@ -8,6 +8,7 @@ from services.common.db import Pool
 from services.common.runtime import Runtime
 from services.intake.commands import Batches
 from services.intake.identity_store import Identities
+from services.intake.links import Links
 from services.intake.progress import Progress
 from services.intake.ratelimit import RateLimiter
 from services.intake.settings import IntakeSettings
@@ -25,6 +26,7 @@ class Intake:
         blobs: FilesystemBlobStore,
         batches: Batches,
         identities: Identities,
+        links: Links,
         progress: Progress,
         limiter: RateLimiter,
         allowlist: tuple[urlguard.Network, ...],
@@ -34,6 +36,7 @@ class Intake:
         self.blobs = blobs
         self.batches = batches
         self.identities = identities
+        self.links = links
         self.progress = progress
         self.limiter = limiter
         self.allowlist = allowlist

@@ -178,7 +178,7 @@ class DetectController(Controller):
         async with intake.pool.acquire() as conn:
             row = await views.detect_row(conn, submission.team.team_id, detect_id)
         assert row is not None
-        body = item(views.detect_item(row, intake.settings.public_url))
+        body = item(views.detect_item(row, intake.links))
         return await submission.remember(Response(body, status_code=200), body)
 
     @get("/", summary="Your detects, newest first")
@@ -191,8 +191,7 @@ class DetectController(Controller):
     ) -> dict[str, Any]:
         async with intake.pool.acquire() as conn:
             found = await views.detect_page(conn, team.team_id, page, page_size)
-        public_url = intake.settings.public_url
-        items = [views.detect_item(r, public_url) for r in found.rows]
+        items = [views.detect_item(r, intake.links) for r in found.rows]
         return page_of(page, page_size, found.total, items)
 
     @get("/{detect_uuid:str}", summary="A detect and its result")
@@ -207,7 +206,7 @@ class DetectController(Controller):
             row = await views.detect_row(conn, team.team_id, detect_id)
         if row is None:
             raise ApiError(p.NOT_FOUND, f"no detect {detect_uuid}")
-        return item(views.detect_item(row, intake.settings.public_url))
+        return item(views.detect_item(row, intake.links))
 
     @get("/{detect_uuid:str}/media", summary="The analysed media, while it is retained")
     async def media(
@@ -252,6 +251,9 @@ class DetectController(Controller):
                 await intake.batches.execute(conn, row["batch_id"], Delete(detect_id=detect_id))
             except DomainError as exc:
                 raise ApiError(p.CONFLICT, f"cannot delete: {exc}") from exc
+            picture = (row["result"] or {}).get("visualization") or {}
+            if picture.get("blob_key"):  # derived from the media: it goes with it
+                await intake.blobs.delete(picture["blob_key"])
         return {"success": True, "item": {"uuid": detect_id, "deleted": True}}
 
 

@@ -138,4 +138,6 @@ async def record_answer(conn: Conn, answer: ev.VoiceprintComputed | ev.Voiceprin
     )  # fmt: skip
     await _notify(conn, answer_key(answer.request_id))
     # answers nobody waited for (the request timed out first) do not pile up
-    await conn.execute("DELETE FROM voiceprint_answers WHERE created_at < now() - interval '1 hour'")
+    await conn.execute(
+        "DELETE FROM voiceprint_answers WHERE created_at < now() - interval '1 hour'"
+    )

