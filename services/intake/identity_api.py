@@ -19,7 +19,7 @@ from typing import Any
 
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath
+from litestar.params import FromPath, FromQuery
 
 from contracts import events as ev
 from contracts import problems as p
@@ -184,7 +184,7 @@ class IdentityController(Controller):
         intake: NamedDependency[Intake],
         page: PageNumber = 1,
         page_size: PageSize = 10,
-        search: str | None = None,
+        search: FromQuery[str | None] = None,
     ) -> dict[str, Any]:
         async with intake.pool.acquire() as conn:
             rows, total = await views.identity_page(conn, team.team_id, page, page_size, search)

