@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from pydantic import JsonValue
 
-from services.detector import loaded, media, pictures, verdict, voiceprints
+from services.detector import loaded, media, pictures, transcripts, verdict, voiceprints
 from services.detector.worker import AnalysisError
 
 FUNCTION = "services.detector.analyzers.analyze"
@@ -65,6 +65,7 @@ def analyze_audio(
     head, campp, vad = models
     envelope = pictures.Envelope() if picture else None
     stats = AudioStats() if options.get("intelligence") else None
+    transcribed: list[Any] = []  # what the transcript will cover (intelligence only, bounded)
     scored: list[verdict.WindowScore] = []
     scored_features = []
     for window in media.audio_windows(path, frame_length, region):
@@ -81,6 +82,8 @@ def analyze_audio(
             envelope.add(window.samples)
         if stats is not None:
             stats.add(window.samples, speech)
+            if window.start - region.start < transcripts.MAX_SECONDS:
+                transcribed.append(window.samples)
         scored.append(verdict.WindowScore(window.start, window.end, ratio, score))
     model = verdict.ModelInfo(head.name, head.version, head.threshold)
     result = verdict.audio_metrics(scored, model)
@@ -93,17 +96,22 @@ def analyze_audio(
     if options.get("audio_source_tracing") and fake:
         result["audio_source_tracing"] = _trace(np.stack(scored_features))
     if stats is not None:
-        result["intelligence"] = intelligence(stats)
+        result["intelligence"] = intelligence(stats, transcribed, region.start)
     if picture is not None and envelope is not None and scored:
         _audio_picture(picture, envelope, scored, result, model.threshold)
     return result
 
 
-def intelligence(stats: Any) -> dict[str, JsonValue]:
-    """The local audio report (intelligence.py), speakers counted at the verification cosine."""
+def intelligence(stats: Any, heard: list[Any], offset: float) -> dict[str, JsonValue]:
+    """The local audio report (intelligence.py), speakers counted at the verification cosine,
+    with a transcript of the speech when there is any (transcripts.py)."""
     calibration = loaded.same_speaker() or {}
     threshold = calibration.get("threshold", 0.5)
     report: dict[str, JsonValue] = stats.report(same_speaker_cosine=float(threshold))  # type: ignore[arg-type]
+    unavailable, speech = report.get("unavailable"), report.get("speech_seconds")
+    if heard and isinstance(unavailable, dict) and isinstance(speech, float) and speech > 0:
+        report["transcript"] = transcripts.transcribe(np.concatenate(heard), offset)
+        report["unavailable"] = {k: v for k, v in unavailable.items() if k != "transcript"}
     return report
 
 

@@ -62,7 +62,7 @@ SPEAKER_METHOD = (
 )
 UNAVAILABLE: dict[str, JsonValue] = {
     "language": "no packaged language-identification model",
-    "transcript": "no packaged speech-recognition model is installed",
+    "transcript": "no speech was found to transcribe",
 }
 
 
