@@ -220,17 +220,8 @@ class DetectController(Controller):
             row = await views.detect_row(conn, team.team_id, detect_id)
         if row is None or row["media_deleted"] or row["options"]["zero_retention_mode"]:
             raise ApiError(p.NOT_FOUND, f"no retained media for detect {detect_uuid}")
-        chunks = intake.blobs.read(row["blob_key"])
-
-        async def body() -> AsyncIterator[bytes]:
-            try:
-                async for chunk in chunks:
-                    yield chunk
-            except BlobNotFoundError:
-                return
-
         return Stream(
-            body(),
+            blob_body(intake, row["blob_key"]),
             media_type="application/octet-stream",
             headers={"Content-Disposition": f'attachment; filename="{row["filename"]}"'},
         )
@@ -255,6 +246,15 @@ class DetectController(Controller):
             if picture.get("blob_key"):  # derived from the media: it goes with it
                 await intake.blobs.delete(picture["blob_key"])
         return {"success": True, "item": {"uuid": detect_id, "deleted": True}}
+
+
+async def blob_body(intake: Intake, key: str) -> AsyncIterator[bytes]:
+    """A blob's bytes for a streamed response; one deleted meanwhile ends the body early."""
+    try:
+        async for chunk in intake.blobs.read(key):
+            yield chunk
+    except BlobNotFoundError:
+        return
 
 
 async def _finished(intake: Intake, detect_id: str) -> bool | None:

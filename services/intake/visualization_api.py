@@ -7,7 +7,6 @@ deleted since) is a 404.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 from litestar import Controller, get
@@ -16,8 +15,8 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Stream
 
 from contracts import problems as p
-from services.common.blobstore import BlobNotFoundError
 from services.intake.context import Intake
+from services.intake.detect_api import blob_body
 from services.intake.errors import ApiError
 from services.intake.posting import canonical_id
 
@@ -45,15 +44,8 @@ class VisualizationController(Controller):
         found = (result or {}).get("visualization") or {}
         if not found.get("blob_key"):
             raise ApiError(p.NOT_FOUND, f"no visualization for {name}")
-        chunks = intake.blobs.read(found["blob_key"])
-
-        async def body() -> AsyncIterator[bytes]:
-            try:
-                async for chunk in chunks:
-                    yield chunk
-            except BlobNotFoundError:
-                return
-
         return Stream(
-            body(), media_type="image/png", headers={"Cache-Control": "private, max-age=300"}
+            blob_body(intake, found["blob_key"]),
+            media_type="image/png",
+            headers={"Cache-Control": "private, max-age=300"},
         )
