@@ -1,4 +1,4 @@
-"""Composition root of the detector service: consumes DetectRequested, answers with results."""
+"""Composition root of the detector service: answers DetectRequested and VoiceprintRequested."""
 
 from __future__ import annotations
 
@@ -14,12 +14,13 @@ from services.detector.worker import IsolatedWorker
 
 def build_runtime(settings: DetectorSettings) -> Runtime:
     blobs = FilesystemBlobStore(settings.blob_root)
-    worker = IsolatedWorker()
+    workers = (IsolatedWorker(), IsolatedWorker())  # detects, voiceprints
 
     def wire(rt: Runtime) -> None:
-        consumers.register(rt.broker, rt.pool, blobs, worker, settings.analysis_timeout_seconds)
+        consumers.register(rt.broker, rt.pool, blobs, workers, settings.analysis_timeout_seconds)
 
-    return Runtime("detector", settings, consumer_groups=(consumers.GROUP,), wire=wire)
+    groups = (consumers.GROUP, consumers.VOICEPRINT_GROUP)
+    return Runtime("detector", settings, consumer_groups=groups, wire=wire)
 
 
 def build_app(settings: DetectorSettings) -> Litestar:

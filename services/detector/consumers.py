@@ -27,6 +27,7 @@ from services.detector.worker import AnalysisError, IsolatedWorker
 
 log = logging.getLogger(__name__)
 GROUP = "detector"
+VOICEPRINT_GROUP = "detector-voiceprints"
 Result = ev.DetectCompleted | ev.DetectFailed | ev.VoiceprintComputed | ev.VoiceprintFailed
 
 
@@ -159,13 +160,21 @@ def handler(
 
 
 def register(
-    broker: Any, pool: Pool, blobs: FilesystemBlobStore, worker: IsolatedWorker, timeout: float
+    broker: Any,
+    pool: Pool,
+    blobs: FilesystemBlobStore,
+    workers: tuple[IsolatedWorker, IsolatedWorker],
+    timeout: float,
 ) -> None:
+    """Detects and voiceprints each get their own group and worker process, so that saving an
+    identity (a request waits on it) never queues behind a long file's analysis."""
+    detects, voiceprints_worker = workers
     # an analysis is slow and not worth repeating in-process: one retry, then the DLQ
-    subscribe(
-        broker,
-        (DETECT_REQUESTS, VOICEPRINTS),
-        GROUP,
-        handler(pool, blobs, worker, timeout),
-        retry=RetryPolicy(attempts=2),
-    )
+    for topic, group, worker in (
+        (DETECT_REQUESTS, GROUP, detects),
+        (VOICEPRINTS, VOICEPRINT_GROUP, voiceprints_worker),
+    ):
+        subscribe(
+            broker, (topic,), group, handler(pool, blobs, worker, timeout),
+            retry=RetryPolicy(attempts=2),
+        )  # fmt: skip

@@ -452,6 +452,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-install", action="store_true", help="never apt-get install")
     parser.add_argument("--no-neural", action="store_true", help="skip Piper and hibari")
     parser.add_argument("--nice", type=int, default=10, help="niceness increment (0: none)")
+    parser.add_argument(
+        "--images", type=Path, default=None,
+        help="also build the image evaluation set there (dataset/images.py, ~950 MB download)",
+    )  # fmt: skip
     return parser.parse_args(argv)
 
 
@@ -460,7 +464,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if args.nice:
         os.nice(args.nice)
-    return build(args)
+    status = build(args)
+    if status == 0 and args.images is not None:
+        from services.detector.dataset import images
+
+        rows = images.build(args.images)
+        print(f"images: {len(rows)} -> {args.images / 'manifest.csv'}")
+    return status
 
 
 if __name__ == "__main__":
