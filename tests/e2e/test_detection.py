@@ -33,6 +33,7 @@ from tests.support.services import service_process
 
 pytestmark = pytest.mark.infra
 OTHER_TEAM: dict[str, str] = {}  # a second team's credentials, set by the `system` fixture
+BLOB_ROOT: list[Path] = []  # the blob store's directory, set by the `system` fixture
 SENTENCE = "Please hold while I transfer your call to the next available agent."
 
 
@@ -73,6 +74,7 @@ async def system(
         httpx.AsyncClient(base_url=intake.url, timeout=120) as client,
     ):
         OTHER_TEAM.update({"Authorization": f"Bearer {other.token}"})
+        BLOB_ROOT.append(blob_root)
         yield client, {"Authorization": f"Bearer {issued.token}"}
 
 
@@ -166,6 +168,32 @@ async def test_a_corrupt_file_is_refused_by_name(
     )  # fmt: skip
     assert response.status_code == 400, response.text
     assert "broken.jpg" in response.json()["errors"]
+
+
+async def test_visualizations_follow_the_media(
+    system: tuple[httpx.AsyncClient, dict[str, str]],
+) -> None:
+    """No picture is kept of zero-retention media; deleting a detect takes its picture along."""
+    client, auth = system
+    wav = ("take.wav", media.SPEECH.read_bytes(), "audio/wav")
+    response = await client.post(
+        "/api/v2/detect", headers={**auth, "Prefer": "wait"},
+        data={"zero_retention_mode": "true"}, files={"file": wav},
+    )  # fmt: skip
+    private = response.json()["item"]
+    assert private["status"] == "completed", private
+    assert private["metrics"]["image"] is None
+    response = await client.post("/api/v2/detect", headers={**auth, "Prefer": "wait"},
+                                 files={"file": wav})  # fmt: skip
+    kept = response.json()["item"]
+    link = kept["metrics"]["image"].removeprefix("http://verity.test")
+    assert (await client.get(link)).status_code == 200
+    (picture,) = BLOB_ROOT[0].glob(f"visualizations/*/{kept['uuid']}.png")
+    deleted = await client.delete(f"/api/v2/detect/{kept['uuid']}", headers=auth)
+    assert deleted.status_code == 200, deleted.text
+    assert (await client.get(link)).status_code == 404
+    assert not picture.exists()
+    assert not list(BLOB_ROOT[0].glob(f"visualizations/*/{private['uuid']}.png"))
 
 
 # --- identities: saved voices, search, and identity_matches on detects -----------------------
