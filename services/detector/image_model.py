@@ -183,11 +183,14 @@ def find_faces(rgb: RGB, limit: int = 4) -> list[Box]:
 
     height, width = rgb.shape[:2]
     scale = min(1.0, 640 / max(height, width))
-    small = rgb if scale == 1.0 else cv2.resize(rgb, (round(width * scale), round(height * scale)))
+    if min(height, width) < MIN_FACE:
+        return []  # no face of a size worth scoring fits (and resize needs >= 1 px per side)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    small = rgb if scale == 1.0 else cv2.resize(rgb, size)
     grey = cv2.equalizeHist(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY))
     with _cascade_lock:  # CascadeClassifier is not documented as thread-safe
         found = _cascade().detectMultiScale(
-            grey, scaleFactor=1.1, minNeighbors=6, minSize=(round(MIN_FACE * scale),) * 2
+            grey, scaleFactor=1.1, minNeighbors=6, minSize=(max(1, round(MIN_FACE * scale)),) * 2
         )
     boxes = [Box(*(round(v / scale) for v in box)) for box in found]
     boxes.sort(key=lambda b: b.width * b.height, reverse=True)

@@ -1,8 +1,9 @@
 """An honest local report on a recording's audio: what can be measured here, and no more.
 
 Everything comes from the signal, the VAD and the speaker embeddings the detector already
-computes; nothing is guessed. Language and transcript stay None with the reason, because no
-model for them is packaged; the LLM part says it is not configured rather than pretending.
+computes; nothing is guessed. Language stays None with the reason (no packaged model can tell
+it); the transcript is added by the analyzer (transcripts.py) when speech was heard, and stays
+None with the reason otherwise.
 
 AudioStats accumulates window by window (16 kHz mono, windows in time order, not
 overlapping) in bounded memory: running sums, a 0.1 dB histogram of 50 ms frame levels, the

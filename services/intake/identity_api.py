@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import unicodedata
 from typing import Any
 
 from litestar import Controller, Request, Response, delete, get, post
@@ -37,6 +38,15 @@ from services.intake.wire import item
 
 MAX_JSON_BYTES = 64 * 1024
 TOP_K_DEFAULT, TOP_K_MAX = 5, 20
+SAMPLE_FAULTS = frozenset({"no_speech", "unsupported_media"})  # the sample's fault: fix, resend
+
+
+def _refused(what: str, code: str | None, message: str | None) -> ApiError:
+    """The sample's fault is 422; the detector's (no model, timeout, crash) is 503: retry."""
+    if code in SAMPLE_FAULTS:
+        return ApiError(p.UNPROCESSABLE, f"{what}: {message}")
+    return ApiError(p.UNAVAILABLE, f"{what}: the detector failed ({code}: {message}); retry",
+                    headers={"Retry-After": "5"})  # fmt: skip
 
 
 class Sample:
@@ -117,6 +127,9 @@ def _name(fields: dict[str, Any]) -> str:
     if not isinstance(name, str) or not name.strip():
         raise ApiError(p.VALIDATION, "`name` is required", errors={"name": ["required"]})
     name = name.strip()
+    if any(unicodedata.category(c) == "Cc" for c in name):
+        message = "control characters are not allowed"
+        raise ApiError(p.VALIDATION, f"`name`: {message}", errors={"name": [message]})
     if len(name) > identities.MAX_NAME:
         message = f"at most {identities.MAX_NAME} characters"
         raise ApiError(p.VALIDATION, f"`name`: {message}", errors={"name": [message]})
@@ -174,7 +187,7 @@ class IdentityController(Controller):
                 await intake.identities.execute(
                     conn, identity_id, identities.Delete(team_id=team.team_id)
                 )
-            raise ApiError(p.UNPROCESSABLE, f"no identity saved: {row['error_message']}")
+            raise _refused("no identity saved", row["error_code"], row["error_message"])
         return Response(item(views.identity_item(row)), status_code=201)
 
     @get("/", summary="Your saved identities, newest first")
@@ -186,6 +199,8 @@ class IdentityController(Controller):
         page_size: PageSize = 10,
         search: FromQuery[str | None] = None,
     ) -> dict[str, Any]:
+        if search is not None and "\x00" in search:
+            raise ApiError(p.VALIDATION, "`search` may not hold NUL", errors={"search": ["NUL"]})
         async with intake.pool.acquire() as conn:
             rows, total = await views.identity_page(conn, team.team_id, page, page_size, search)
         return page_of(page, page_size, total, [views.identity_item(r) for r in rows])
@@ -257,7 +272,7 @@ class IdentityController(Controller):
                 headers={"Retry-After": "5"},
             )
         if answer["embedding"] is None:
-            raise ApiError(p.UNPROCESSABLE, f"cannot search: {answer['error_message']}")
+            raise _refused("cannot search", answer["error_code"], answer["error_message"])
         async with intake.pool.acquire() as conn:
             saved = await identity_store.saved_voiceprints(conn, team.team_id)
         found = matching.nearest(answer["embedding"], saved, answer["same_speaker"], top_k)
@@ -273,7 +288,7 @@ async def _settled(intake: Intake, team_id: str, identity_id: str) -> Any:
 async def _answer(intake: Intake, request_id: str) -> Any:
     async with intake.pool.acquire() as conn:
         return await conn.fetchrow(
-            "SELECT embedding, same_speaker, error_message FROM voiceprint_answers"
+            "SELECT embedding, same_speaker, error_code, error_message FROM voiceprint_answers"
             " WHERE request_id = $1",
             request_id,
         )

@@ -126,14 +126,15 @@ async def saved_voiceprints(conn: Conn, team_id: str) -> list[Saved]:
 
 async def record_answer(conn: Conn, answer: ev.VoiceprintComputed | ev.VoiceprintFailed) -> None:
     """A search query's voiceprint (or why there is none), for the request waiting on it."""
-    found: tuple[list[float] | None, dict[str, Any] | None, str | None]
+    found: tuple[list[float] | None, dict[str, Any] | None, str | None, str | None]
     if isinstance(answer, ev.VoiceprintComputed):
-        found = (list(answer.embedding), answer.same_speaker.model_dump(mode="json"), None)
+        found = (list(answer.embedding), answer.same_speaker.model_dump(mode="json"), None, None)
     else:
-        found = (None, None, answer.error_message)
+        found = (None, None, answer.error_code, answer.error_message)
     await conn.execute(
         "INSERT INTO voiceprint_answers (request_id, team_id, embedding, same_speaker,"
-        "  error_message) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (request_id) DO NOTHING",
+        "  error_code, error_message) VALUES ($1, $2, $3, $4, $5, $6)"
+        " ON CONFLICT (request_id) DO NOTHING",
         answer.request_id, answer.team_id, *found,
     )  # fmt: skip
     await _notify(conn, answer_key(answer.request_id))

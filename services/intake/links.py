@@ -37,7 +37,8 @@ class Links:
     def valid(self, detect_id: str, expires: int, signature: str, now: float | None = None) -> bool:
         if expires < (time.time() if now is None else now):
             return False
-        return hmac.compare_digest(self._sign(detect_id, expires), signature)
+        given = signature.encode("utf-8", "replace")  # compare_digest refuses non-ASCII str
+        return hmac.compare_digest(self._sign(detect_id, expires).encode(), given)
 
     def _sign(self, detect_id: str, expires: int) -> str:
         message = f"{detect_id}.{expires}".encode()

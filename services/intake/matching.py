@@ -3,9 +3,10 @@
 `distance` is 1 - cosine similarity of the two unit-length voiceprints (0 = identical, 2 =
 opposite); `confidence` is the detector model's calibrated probability that both are the same
 speaker, sigmoid(slope * cosine + intercept), as measured in services/detector/models/identity.md.
-Every saved identity is ranked (nearest first); `top_k` cuts the list, a threshold does not:
-the client sees how close the nearest voices are and `same_speaker` says where the model's
-equal-error point lies.
+`match` [ours] is whether the cosine reaches the model's threshold (its equal-error point on
+held-out speakers; note that `confidence` there is about 0.55, not 0.5). Every saved identity is
+ranked (nearest first); `top_k` cuts the list, the threshold does not: the client sees how close
+the nearest voices are.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ def nearest(
     cosines = matrix @ q
     slope = float(same_speaker["slope"])  # type: ignore[arg-type]
     intercept = float(same_speaker["intercept"])  # type: ignore[arg-type]
+    threshold = float(same_speaker["threshold"])  # type: ignore[arg-type]
     order = np.argsort(-cosines, kind="stable")[:top_k]
     return [
         {
@@ -49,6 +51,7 @@ def nearest(
                 1.0 / (1.0 + math.exp(-(slope * float(cosines[i]) + intercept))), 4
             ),
             "distance": round(1.0 - float(cosines[i]), 4),
+            "match": bool(cosines[i] >= threshold),
         }
         for i in order
     ]

@@ -45,9 +45,26 @@ def on_result(batches: Batches) -> Effect:
         if isinstance(event, ev.DetectCompleted):
             event = await with_identity_matches(conn, event)
         if isinstance(event, ev.DetectCompleted | ev.DetectFailed):
-            await batches.execute(conn, event.batch_id, RecordResult(result=event))
+            recorded, _ = await batches.execute(conn, event.batch_id, RecordResult(result=event))
+            if not recorded and isinstance(event, ev.DetectCompleted):
+                await _drop_unused_picture(conn, batches, event)
 
     return effect
+
+
+async def _drop_unused_picture(conn: Conn, batches: Batches, event: ev.DetectCompleted) -> None:
+    """A result that came too late (its detect was cancelled) leaves no PNG behind; a repeated
+    delivery of the recorded result keeps the one its detect shows."""
+    picture = event.result.get("visualization")
+    key = picture.get("blob_key") if isinstance(picture, dict) else None
+    if not isinstance(key, str):
+        return
+    shown = await conn.fetchval(
+        "SELECT result->'visualization'->>'blob_key' FROM detects WHERE detect_id = $1",
+        event.detect_id,
+    )
+    if shown != key:
+        await batches.blobs.delete(key)
 
 
 async def with_identity_matches(conn: Conn, event: ev.DetectCompleted) -> ev.DetectCompleted:

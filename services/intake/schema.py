@@ -182,4 +182,12 @@ MIGRATIONS = [
         );
         """,
     ),
+    Migration(
+        106,
+        "why a search got no voiceprint",
+        """
+        -- The sample's fault (422) or the detector's (503): identity_api tells them apart.
+        ALTER TABLE voiceprint_answers ADD COLUMN error_code text;
+        """,
+    ),
 ]

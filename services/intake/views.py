@@ -193,7 +193,7 @@ def callback_renderer(links: Links) -> PayloadRenderer:
 # --- identities --------------------------------------------------------------------------------
 
 _IDENTITY_COLUMNS = (
-    "identity_id, name, status, speech_seconds, error_message, created_at, updated_at"
+    "identity_id, name, status, speech_seconds, error_code, error_message, created_at, updated_at"
 )
 
 

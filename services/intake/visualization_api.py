@@ -1,7 +1,7 @@
 """GET /visualizations/{detect}.png: a detect's PNG behind a signed, expiring link (links.py).
 
 The link is the credential: no API token is asked for, so a browser can show it directly. A
-wrong or expired signature is a 403 that says which; a detect without a visualization (or
+wrong or expired signature is a 403; a detect without a visualization (or
 deleted since) is a 404.
 """
 

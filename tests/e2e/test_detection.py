@@ -224,6 +224,11 @@ async def test_identities_are_saved_searched_matched_and_deleted(
     )  # fmt: skip
     assert tone.status_code == 422, tone.text
     assert "speech" in tone.json()["detail"]
+    nul = await client.post(
+        "/api/v2/identity", headers=auth, data={"name": "a\x00b"},
+        files={"file": ("a.wav", media.SPEECH.read_bytes(), "audio/wav")},
+    )  # fmt: skip
+    assert nul.status_code == 400, nul.text
     photo = await client.post(
         "/api/v2/identity", headers=auth, data={"name": "photo"},
         files={"file": ("a.jpg", media.PHOTO.read_bytes(), "image/jpeg")},
@@ -245,6 +250,7 @@ async def test_identities_are_saved_searched_matched_and_deleted(
     assert [m["name"] for m in ranked] == ["Allison", "espeak voice"]
     assert ranked[0]["distance"] < ranked[1]["distance"]
     assert ranked[0]["confidence"] > ranked[1]["confidence"]
+    assert [m["match"] for m in ranked] == [True, False]  # at the model's threshold
     bad_k = await client.post(
         "/api/v2/identity/search", headers=auth, data={"top_k": "21"},
         files={"file": ("take2.wav", other_take, "audio/wav")},

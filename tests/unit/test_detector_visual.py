@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image
 
 from services.detector import analyzers, loaded, media
 from services.detector.visual_verdict import (
@@ -95,3 +96,12 @@ def test_video_frames_faces_and_audio_track(tmp_path: Path) -> None:
     assert audio["model"]["name"] == "verity-audio-lr"
     tracks = [(s["track"], s["start"]) for s in result["segments"]]
     assert tracks == [("video", 0.0), ("video", 2.0), ("audio", 0.0), ("audio", 2.0)]
+
+
+@pytest.mark.parametrize("size", [(3000, 2), (2, 3000), (1, 1)])
+def test_extreme_shapes_are_scored_not_crashed(tmp_path: Path, size: tuple[int, int]) -> None:
+    path = tmp_path / "odd.png"
+    Image.new("RGB", size, (120, 30, 200)).save(path)
+    result: Any = analyzers.analyze(str(path), "image", {}, str(tmp_path / "odd_vis.png"))
+    assert result["image_metrics"]["children"] == []  # no room for a face
+    assert (tmp_path / "odd_vis.png").read_bytes().startswith(b"\x89PNG")

@@ -79,6 +79,8 @@ def test_nearest_ranks_by_cosine_with_calibrated_confidence() -> None:
         "uuid": "b", "name": "near",
         "confidence": round(1 / (1 + math.exp(-(20 * cosine - 10))), 4),
         "distance": round(1 - cosine, 4),
+        "match": True,  # cosine 0.99 >= the 0.5 threshold
     }  # fmt: skip
+    assert ranked[1]["match"] is False  # type: ignore[index,call-overload]
     assert ranked[1]["distance"] == pytest.approx(1.0)  # type: ignore[index,call-overload]
     assert nearest([1.0, 0.0, 0.0], [], CALIBRATION, top_k=5) == []
