@@ -20,11 +20,17 @@ from typing import Any
 import httpx
 import pytest
 
+from contracts import events as ev
+from contracts.ids import new_id
+from services.common.blobstore import FilesystemBlobStore
 from services.common.db import create_pool
 from services.common.projections import rebuild
 from services.common.runtime import Runtime
-from services.intake import tokens
+from services.intake import saga, tokens
+from services.intake.commands import Batches
+from services.intake.links import Links
 from services.intake.store import ALL_PROJECTIONS, LOG
+from services.intake.views import callback_renderer
 from services.wallet.commands import execute
 from services.wallet.domain import Credit
 from tests.support import media
@@ -302,3 +308,27 @@ async def test_rebuilt_read_models_equal_the_live_ones(
         await pool.close()
     assert live["identities"]
     assert rebuilt == live
+
+
+async def test_a_result_too_late_to_count_leaves_no_picture(
+    infra: Infra, system: tuple[httpx.AsyncClient, dict[str, str]]
+) -> None:
+    """A result for a detect that no longer takes one (its batch was cancelled or is unknown):
+    intake records nothing and deletes the PNG the detector wrote for it."""
+    batch_id, detect_id = new_id(), new_id()
+    key = f"visualizations/{batch_id}/{detect_id}.png"
+    (BLOB_ROOT[0] / key).parent.mkdir(parents=True)
+    (BLOB_ROOT[0] / key).write_bytes(b"\x89PNG late")
+    late = ev.DetectCompleted(
+        team_id=new_id(), correlation_id=batch_id, batch_id=batch_id, detect_id=detect_id,
+        media_type="audio", result={"metrics": None, "visualization": {"blob_key": key}},
+    )  # fmt: skip
+    blobs = FilesystemBlobStore(BLOB_ROOT[0])
+    effect = saga.on_result(Batches(blobs, callback_renderer(Links("http://x", b"k", 60))))
+    pool = await create_pool(infra.database_url, "intake", max_size=1)
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            await effect(conn, late)
+    finally:
+        await pool.close()
+    assert not (BLOB_ROOT[0] / key).exists()
