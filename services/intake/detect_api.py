@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from functools import partial
 from typing import Any
@@ -26,12 +25,14 @@ from services.intake.errors import ApiError
 from services.intake.fetch import FetchError, fetch
 from services.intake.options import SINGLE_FIELDS, parse_options
 from services.intake.posting import (
+    MAX_JSON_BYTES,
     Submission,
     canonical_id,
     check_callback,
     fingerprint,
     page_of,
     prefer_wait,
+    read_json_body,
     read_upload,
     rejection,
     unanswered,
@@ -40,8 +41,6 @@ from services.intake.store import detect_key
 from services.intake.submission import Answer, Candidate, probe_all
 from services.intake.uploads import UploadLimits
 from services.intake.wire import item
-
-MAX_JSON_BYTES = 64 * 1024
 
 
 class DetectController(Controller):
@@ -99,16 +98,8 @@ class DetectController(Controller):
     async def _from_url(
         self, request: Request[Any, Any, Any], intake: Intake, submission: Submission, batch_id: str
     ) -> tuple[list[tuple[str, JsonValue]], Candidate]:
-        raw = b""
-        async for chunk in request.stream():
-            raw += chunk
-            if len(raw) > MAX_JSON_BYTES:
-                raise ApiError(p.PAYLOAD_TOO_LARGE, f"JSON body over {MAX_JSON_BYTES} bytes")
-        try:
-            body = json.loads(raw)
-        except ValueError as exc:
-            raise ApiError(p.VALIDATION, f"body is not valid JSON: {exc}") from exc
-        if not isinstance(body, dict) or not isinstance(body.get("url"), str):
+        body = await read_json_body(request)
+        if not isinstance(body.get("url"), str):
             raise ApiError(
                 p.VALIDATION, "JSON body needs a string `url`", errors={"url": ["required"]}
             )

@@ -14,7 +14,6 @@ Identity operations are not billed (docs/intake.md).
 from __future__ import annotations
 
 import asyncio
-import json
 import unicodedata
 from typing import Any
 
@@ -32,11 +31,16 @@ from services.intake.batch_api import PageNumber, PageSize
 from services.intake.context import Intake
 from services.intake.errors import ApiError
 from services.intake.fetch import FetchError, fetch
-from services.intake.posting import canonical_id, page_of, read_upload
+from services.intake.posting import (
+    MAX_JSON_BYTES,
+    canonical_id,
+    page_of,
+    read_json_body,
+    read_upload,
+)
 from services.intake.uploads import UploadLimits
 from services.intake.wire import item
 
-MAX_JSON_BYTES = 64 * 1024
 TOP_K_DEFAULT, TOP_K_MAX = 5, 20
 SAMPLE_FAULTS = frozenset({"no_speech", "unsupported_media"})  # the sample's fault: fix, resend
 
@@ -63,7 +67,7 @@ class Sample:
         """Store the sample (multipart `file` or JSON `url`) and the other fields; probe it."""
         s = self.intake.settings
         if request.headers.get("content-type", "").lower().startswith("application/json"):
-            body = await _json_body(request)
+            body = await read_json_body(request)
             url = body.pop("url", None)
             if not isinstance(url, str):
                 raise ApiError(p.VALIDATION, "send `url` (JSON) or `file` (multipart)",
@@ -105,21 +109,6 @@ class Sample:
     async def discard(self) -> None:
         if not self.kept:
             await self.intake.blobs.delete(self.key)
-
-
-async def _json_body(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    raw = b""
-    async for chunk in request.stream():
-        raw += chunk
-        if len(raw) > MAX_JSON_BYTES:
-            raise ApiError(p.PAYLOAD_TOO_LARGE, f"JSON body over {MAX_JSON_BYTES} bytes")
-    try:
-        body = json.loads(raw)
-    except ValueError as exc:
-        raise ApiError(p.VALIDATION, f"body is not valid JSON: {exc}") from exc
-    if not isinstance(body, dict):
-        raise ApiError(p.VALIDATION, "the JSON body must be an object")
-    return body
 
 
 def _name(fields: dict[str, Any]) -> str:

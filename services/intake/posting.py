@@ -7,6 +7,7 @@ leaves as problem+json through errors.py.
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -28,6 +29,9 @@ from services.intake.wire import cents
 
 # Requests whose batch was recorded finish even if their client left (Submission.conclude).
 _CONCLUDING: set[asyncio.Task[Response[Any]]] = set()
+
+
+MAX_JSON_BYTES = 64 * 1024  # the JSON bodies: {"url": ...} and the option fields
 
 
 def canonical_id(raw: str, what: str) -> str:
@@ -79,6 +83,22 @@ async def read_upload(
                 p.PAYLOAD_TOO_LARGE, exc.message, errors=errors, headers={"Connection": "close"}
             ) from exc
         raise ApiError(p.VALIDATION, exc.message, errors=errors) from exc
+
+
+async def read_json_body(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    """A JSON object body of at most MAX_JSON_BYTES (413 beyond, 400 if not an object)."""
+    raw = b""
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > MAX_JSON_BYTES:
+            raise ApiError(p.PAYLOAD_TOO_LARGE, f"JSON body over {MAX_JSON_BYTES} bytes")
+    try:
+        body = json.loads(raw)
+    except ValueError as exc:
+        raise ApiError(p.VALIDATION, f"body is not valid JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise ApiError(p.VALIDATION, "the JSON body must be an object")
+    return body
 
 
 async def check_callback(intake: Intake, options: DetectOptions) -> None:
