@@ -241,10 +241,8 @@ def photo_video(
             container.mux(vstream.encode(frame))
         container.mux(vstream.encode(None))
         if isinstance(astream, av.AudioStream) and speech is not None:
-            with wave.open(str(speech), "rb") as wav:
-                pcm = array("h", wav.readframes(wav.getnframes()))
-            total = round(seconds * 16000)
-            looped = (pcm * (total // len(pcm) + 1))[:total]
+            looped = _looped_pcm(speech, seconds)
+            total = len(looped)
             step = 1600
             for start in range(0, total, step):
                 chunk = looped[start : start + step]
@@ -258,12 +256,17 @@ def photo_video(
     return out.getvalue()
 
 
-def looped_speech(seconds: float, source: Path = SPEECH) -> bytes:
-    """A real 16 kHz recording repeated to `seconds`, as a WAV file's bytes."""
+def _looped_pcm(source: Path, seconds: float) -> array[int]:
+    """The 16 kHz 16-bit samples of `source`, repeated to `seconds`."""
     with wave.open(str(source), "rb") as w:
         pcm = array("h", w.readframes(w.getnframes()))
     total = round(seconds * 16_000)
-    looped = (pcm * (total // len(pcm) + 1))[:total]
+    return (pcm * (total // len(pcm) + 1))[:total]
+
+
+def looped_speech(seconds: float, source: Path = SPEECH) -> bytes:
+    """A real 16 kHz recording repeated to `seconds`, as a WAV file's bytes."""
+    looped = _looped_pcm(source, seconds)
     out = io.BytesIO()
     with wave.open(out, "wb") as w:
         w.setnchannels(1)
