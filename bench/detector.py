@@ -36,10 +36,11 @@ from pathlib import Path
 import av
 import numpy as np
 
-from services.detector import analyzers, media
-from services.detector.audio_features import window_features
-from services.detector.features import aasist_windows
-from services.detector.onnx_models import Aasist, CamPlusPlus, SileroVad
+from services.detector import media
+from services.detector.analysis import dispatch
+from services.detector.models.audio_features import window_features
+from services.detector.models.features import aasist_windows
+from services.detector.models.onnx_models import Aasist, CamPlusPlus, SileroVad
 
 SPEECH = Path(__file__).parents[1] / "tests" / "data" / "detector" / "speech_16k.wav"
 
@@ -83,7 +84,7 @@ def images_and_video(directory: Path, images: int = 10) -> None:
     Image.open(PHOTO).convert("RGB").resize((1280, 720)).save(photo, quality=90)
     video = directory / "video.mp4"
     video.write_bytes(photo_video(60.0, size=(1280, 720), fps=25))
-    analyzers.analyze(str(photo), "image", {})  # load the model outside the timing
+    dispatch.analyze(str(photo), "image", {})  # load the model outside the timing
 
     def decode_images() -> None:
         for _ in range(images):
@@ -92,18 +93,18 @@ def images_and_video(directory: Path, images: int = 10) -> None:
     rows = [
         ("decode 1280x720 JPEG (baseline)", *clocked(decode_images), images),
         ("image analyzer (faces + CLIP probe)",
-         *clocked(lambda: [analyzers.analyze(str(photo), "image", {}) for _ in range(images)]),
+         *clocked(lambda: [dispatch.analyze(str(photo), "image", {}) for _ in range(images)]),
          images),
         ("image analyzer + visualization (heatmap)",
-         *clocked(lambda: [analyzers.analyze(str(photo), "image", {}, str(directory / "p.png"))
+         *clocked(lambda: [dispatch.analyze(str(photo), "image", {}, str(directory / "p.png"))
                            for _ in range(images)]),
          images),
         ("decode 60 s 720p video at 1 fps (baseline)",
          *clocked(lambda: list(media.video_frames(video))), 1),
         ("video analyzer (60 frames + faces + audio)",
-         *clocked(lambda: analyzers.analyze(str(video), "video", {"frame_length": 2})), 1),
+         *clocked(lambda: dispatch.analyze(str(video), "video", {"frame_length": 2})), 1),
         ("video analyzer + visualization (frame strip)",
-         *clocked(lambda: analyzers.analyze(str(video), "video", {"frame_length": 2},
+         *clocked(lambda: dispatch.analyze(str(video), "video", {"frame_length": 2},
                                             str(directory / "v.png"))), 1),
     ]  # fmt: skip
     print()

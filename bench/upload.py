@@ -90,8 +90,10 @@ from contracts import events as ev
 from contracts.ids import new_id, normalize_id
 from contracts.topics import CALLBACKS, DETECT_RESULTS, LEDGER, WALLET
 from services.common.db import Pool, create_pool
-from services.intake import account, callbacks, probe, saga, tokens
+from services.intake.saga import consumers
 from services.intake.settings import IntakeSettings
+from services.intake.store import deliveries, tokens, wallets
+from services.intake.uploads import probe
 from services.wallet import consumers as wallet_consumers
 from services.wallet.commands import execute
 from services.wallet.domain import Credit
@@ -114,10 +116,10 @@ TARGET_P50_MS = 100.0
 # (consumer group, topics) of intake (the first four) and the wallet: measuring waits until
 # they have caught up (the bench broker keeps its topics across runs)
 GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    (account.GROUP, (LEDGER,)),
-    (callbacks.GROUP, (CALLBACKS,)),
-    (saga.FUNDS_GROUP, (WALLET,)),
-    (saga.RESULTS_GROUP, (DETECT_RESULTS,)),
+    (wallets.GROUP, (LEDGER,)),
+    (deliveries.GROUP, (CALLBACKS,)),
+    (consumers.FUNDS_GROUP, (WALLET,)),
+    (consumers.RESULTS_GROUP, (DETECT_RESULTS,)),
     (wallet_consumers.GROUP, wallet_consumers.TOPICS),
 )
 

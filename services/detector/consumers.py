@@ -22,8 +22,9 @@ from services.common.blobstore import FilesystemBlobStore
 from services.common.consumer import Handler, RetryPolicy, subscribe
 from services.common.db import Pool
 from services.common.eventstore import ConcurrencyError, EventStore
-from services.detector import analyzers, voiceprints
-from services.detector.worker import AnalysisError, IsolatedWorker
+from services.detector.analysis import dispatch, voiceprints
+from services.detector.errors import AnalysisError
+from services.detector.worker import IsolatedWorker
 
 log = logging.getLogger(__name__)
 GROUP = "detector"
@@ -80,7 +81,7 @@ async def analyse(
     log.info("analysis started", extra={"fields": {"detect_id": request.detect_id}})
     try:
         result = await worker.run(
-            analyzers.FUNCTION,
+            dispatch.FUNCTION,
             (str(path), request.file.media_type, options,
              str(blobs.path(picture)) if picture else None),
             seconds=timeout_seconds,

@@ -15,6 +15,7 @@ import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import av
 import av.error
@@ -44,6 +45,16 @@ class Region:
 
     start: float = 0.0
     end: float | None = None
+
+
+def region_of(options: dict[str, Any], media_type: str = "audio") -> Region:
+    """What to analyse; for video, `max_video_secs` caps it as intake billed it."""
+    start = float(options.get("start_region") or 0.0)
+    end = options.get("end_region")
+    cap = options.get("max_video_secs")
+    if media_type == "video" and cap is not None:
+        end = start + float(cap) if end is None else min(float(end), start + float(cap))
+    return Region(start, None if end is None else float(end))
 
 
 def _open(path: Path) -> av.container.InputContainer:

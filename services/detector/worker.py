@@ -17,16 +17,8 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+from services.detector.errors import AnalysisError
 from services.detector.media import MediaError
-
-
-class AnalysisError(Exception):
-    """The analysis did not produce a result; `code` and the message go into DetectFailed."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 def _resolve(name: str) -> Callable[..., Any]:

@@ -16,8 +16,8 @@ import sys
 from services.common.db import common_migrations, create_pool, migrate
 from services.common.projections import rebuild
 from services.common.settings import CommonSettings
-from services.intake import store, tokens
-from services.intake.schema import MIGRATIONS
+from services.intake.store import batches, tokens
+from services.intake.store.schema import MIGRATIONS
 
 SCHEMA = "intake"
 
@@ -27,8 +27,8 @@ async def run(args: argparse.Namespace, settings: CommonSettings) -> int:
     try:
         await migrate(pool, SCHEMA, [*common_migrations(), *MIGRATIONS])
         if args.command == "rebuild":
-            replayed = await rebuild(pool, store.LOG, store.ALL_PROJECTIONS)
-            print(f"replayed {replayed} events into {', '.join(store.PROJECTION_TABLES)}")
+            replayed = await rebuild(pool, batches.LOG, batches.ALL_PROJECTIONS)
+            print(f"replayed {replayed} events into {', '.join(batches.PROJECTION_TABLES)}")
             return 0
         async with pool.acquire() as conn, conn.transaction():
             if args.command == "demo":

@@ -15,30 +15,32 @@ from services.common.consumer import subscribe, with_inbox
 from services.common.db import Pool
 from services.common.http import health_handler, tracing_plugin
 from services.common.runtime import Runtime
-from services.intake import account, callbacks, janitor, saga
-from services.intake.api import AccountController, CallbacksController
-from services.intake.auth import authenticate
-from services.intake.batch_api import BatchController
-from services.intake.commands import Batches
-from services.intake.context import Intake
-from services.intake.detect_api import DetectController
-from services.intake.errors import EXCEPTION_HANDLERS
-from services.intake.identity_api import IdentityController
-from services.intake.identity_store import Identities
-from services.intake.links import Links
-from services.intake.progress import Progress
-from services.intake.ratelimit import RateLimiter
-from services.intake.schema import MIGRATIONS
+from services.intake.api.account import AccountController, CallbacksController
+from services.intake.api.auth import authenticate
+from services.intake.api.batches import BatchController
+from services.intake.api.context import Intake
+from services.intake.api.detects import DetectController
+from services.intake.api.errors import EXCEPTION_HANDLERS
+from services.intake.api.identities import IdentityController
+from services.intake.api.links import Links
+from services.intake.api.ratelimit import RateLimiter
+from services.intake.api.views import callback_renderer
+from services.intake.api.visualizations import VisualizationController
+from services.intake.saga import consumers
+from services.intake.saga.commands import Batches
+from services.intake.saga.progress import Progress
 from services.intake.settings import IntakeSettings
-from services.intake.views import callback_renderer
-from services.intake.visualization_api import VisualizationController
+from services.intake.store import deliveries, wallets
+from services.intake.store.identities import Identities
+from services.intake.store.schema import MIGRATIONS
+from services.intake.uploads import janitor
 
 GROUPS = (
-    account.GROUP,
-    callbacks.GROUP,
-    saga.FUNDS_GROUP,
-    saga.RESULTS_GROUP,
-    saga.VOICEPRINTS_GROUP,
+    wallets.GROUP,
+    deliveries.GROUP,
+    consumers.FUNDS_GROUP,
+    consumers.RESULTS_GROUP,
+    consumers.VOICEPRINTS_GROUP,
 )
 
 
@@ -52,11 +54,11 @@ def build_app(settings: IntakeSettings) -> Litestar:
 
     def wire(rt: Runtime) -> None:
         for topic, group, effect in (
-            (LEDGER, account.GROUP, account.on_ledger_entry),
-            (CALLBACKS, callbacks.GROUP, callbacks.on_attempt),
-            (WALLET, saga.FUNDS_GROUP, saga.on_funds(batches)),
-            (DETECT_RESULTS, saga.RESULTS_GROUP, saga.on_result(batches)),
-            (VOICEPRINTS, saga.VOICEPRINTS_GROUP, saga.on_voiceprint(identities)),
+            (LEDGER, wallets.GROUP, wallets.on_ledger_entry),
+            (CALLBACKS, deliveries.GROUP, deliveries.on_attempt),
+            (WALLET, consumers.FUNDS_GROUP, consumers.on_funds(batches)),
+            (DETECT_RESULTS, consumers.RESULTS_GROUP, consumers.on_result(batches)),
+            (VOICEPRINTS, consumers.VOICEPRINTS_GROUP, consumers.on_voiceprint(identities)),
         ):
             subscribe(rt.broker, (topic,), group, with_inbox(rt.pool, group, effect))
 

@@ -31,7 +31,7 @@ class IntakeSettings(CommonSettings):
     janitor_interval_seconds: float = Field(default=600.0, gt=0)
     # POST /identity and /identity/search wait this long for the detector's voiceprint.
     identity_wait_seconds: float = Field(default=30.0, gt=0)
-    # Signs visualization links (links.py); every replica needs the same key. Empty: a random
+    # Signs visualization links (api/links.py); every replica needs the same key. Empty: a random
     # key per process, so links die with it (fine for one local process, not for a cluster).
     url_signing_key: str = ""
     visualization_link_seconds: float = Field(default=3600.0, gt=0)

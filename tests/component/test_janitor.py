@@ -10,8 +10,8 @@ import pytest
 
 from contracts.ids import new_id
 from services.common.db import Pool, migrate
-from services.intake import janitor
-from services.intake.schema import MIGRATIONS
+from services.intake.store.schema import MIGRATIONS
+from services.intake.uploads import janitor
 
 pytestmark = pytest.mark.infra
 

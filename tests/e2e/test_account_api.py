@@ -16,9 +16,9 @@ from contracts.ids import new_id
 from contracts.topics import route
 from services.common.db import Pool, create_pool
 from services.common.runtime import Runtime
-from services.intake import tokens
 from services.intake.app import build_app
 from services.intake.settings import IntakeSettings
+from services.intake.store import tokens
 from services.wallet.commands import execute
 from services.wallet.domain import Credit
 from services.wallet.pricing import PriceList

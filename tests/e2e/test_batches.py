@@ -21,8 +21,8 @@ import pytest
 from services.common.db import Pool, create_pool
 from services.common.projections import rebuild
 from services.common.runtime import Runtime
-from services.intake import tokens
-from services.intake.store import ALL_PROJECTIONS, LOG
+from services.intake.store import tokens
+from services.intake.store.batches import ALL_PROJECTIONS, LOG
 from services.wallet.commands import execute
 from services.wallet.domain import Credit
 from tests.support import analyzer, media

@@ -21,9 +21,9 @@ from contracts import events as ev
 from contracts.ids import new_id
 from contracts.topics import BATCHES
 from services.common.db import Pool, create_pool
-from services.intake import tokens
 from services.intake.app import build_app
 from services.intake.settings import IntakeSettings
+from services.intake.store import tokens
 from services.notifier import secrets
 from services.notifier.domain import webhook_id_for
 from tests.support.infra import REPO, Infra

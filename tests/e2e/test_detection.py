@@ -26,11 +26,12 @@ from services.common.blobstore import FilesystemBlobStore
 from services.common.db import create_pool
 from services.common.projections import rebuild
 from services.common.runtime import Runtime
-from services.intake import saga, tokens
-from services.intake.commands import Batches
-from services.intake.links import Links
-from services.intake.store import ALL_PROJECTIONS, LOG
-from services.intake.views import callback_renderer
+from services.intake.api.links import Links
+from services.intake.api.views import callback_renderer
+from services.intake.saga import consumers
+from services.intake.saga.commands import Batches
+from services.intake.store import tokens
+from services.intake.store.batches import ALL_PROJECTIONS, LOG
 from services.wallet.commands import execute
 from services.wallet.domain import Credit
 from tests.support import media
@@ -324,7 +325,7 @@ async def test_a_result_too_late_to_count_leaves_no_picture(
         media_type="audio", result={"metrics": None, "visualization": {"blob_key": key}},
     )  # fmt: skip
     blobs = FilesystemBlobStore(BLOB_ROOT[0])
-    effect = saga.on_result(Batches(blobs, callback_renderer(Links("http://x", b"k", 60))))
+    effect = consumers.on_result(Batches(blobs, callback_renderer(Links("http://x", b"k", 60))))
     pool = await create_pool(infra.database_url, "intake", max_size=1)
     try:
         async with pool.acquire() as conn, conn.transaction():

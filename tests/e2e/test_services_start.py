@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from services.common.db import create_pool
-from services.intake import tokens
+from services.intake.store import tokens
 from tests.support.infra import REPO, Infra
 
 pytestmark = pytest.mark.infra

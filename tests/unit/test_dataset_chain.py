@@ -8,7 +8,7 @@ from array import array
 
 import pytest
 
-from services.detector.dataset.process import (
+from training.dataset.process import (
     SAMPLE_RATE,
     ChainParams,
     energy,
@@ -20,14 +20,14 @@ from services.detector.dataset.process import (
     to_db,
     trim,
 )
-from services.detector.dataset.report import (
+from training.dataset.report import (
     FEATURES,
     category_auc,
     clip_features,
     rank_auc,
     shortcut_report,
 )
-from services.detector.dataset.sources import (
+from training.dataset.sources import (
     kde_language,
     ktuberling_text,
     parse_core_sounds,

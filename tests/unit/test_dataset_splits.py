@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from services.detector.dataset.sources import RealClip, Text
-from services.detector.dataset.splits import (
+from training.dataset.sources import RealClip, Text
+from training.dataset.splits import (
     SplitTexts,
     allocate_fakes,
     assign_speakers,
@@ -18,7 +18,7 @@ from services.detector.dataset.splits import (
     real_candidates,
     water_fill,
 )
-from services.detector.dataset.synth import SPLITS, voice_catalogue
+from training.dataset.synth import SPLITS, voice_catalogue
 
 
 def _clip(speaker: str, text_id: str, language: str = "en-US") -> RealClip:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from services.detector.evaluation import auc, equal_error
+from training.evaluation import auc, equal_error
 
 
 def test_perfect_separation() -> None:

@@ -9,13 +9,13 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from services.detector.features import (
+from services.detector.models.features import (
     AASIST_SAMPLES,
     aasist_window_starts,
     aasist_windows,
     kaldi_fbank,
 )
-from services.detector.models.reference import (
+from training.reference import (
     REFERENCE_JSON,
     SPEECH_WAV,
     read_wav,

@@ -8,7 +8,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from services.detector.intelligence import (
+from services.detector.analysis.intelligence import (
     MAX_KEPT_EMBEDDINGS,
     AudioStats,
     cluster_sizes,

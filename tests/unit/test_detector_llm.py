@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from services.detector import llm
+from services.detector.analysis import llm
 
 RESULT: dict[str, Any] = {
     "metrics": {"label": "fake", "aggregated_score": "0.91"},

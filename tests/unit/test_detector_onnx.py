@@ -12,14 +12,8 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from services.detector.features import aasist_windows
-from services.detector.models.reference import (
-    REFERENCE_JSON,
-    SPEECH_WAV,
-    read_wav,
-    synthetic_signal,
-)
-from services.detector.onnx_models import (
+from services.detector.models.features import aasist_windows
+from services.detector.models.onnx_models import (
     DEFAULT_MODEL_DIR,
     Aasist,
     CamPlusPlus,
@@ -27,6 +21,12 @@ from services.detector.onnx_models import (
     SileroVad,
     read_sha256sums,
     speech_segments,
+)
+from training.reference import (
+    REFERENCE_JSON,
+    SPEECH_WAV,
+    read_wav,
+    synthetic_signal,
 )
 
 TOLERANCE = 1e-4

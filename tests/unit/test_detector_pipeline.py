@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from services.detector import media
-from services.detector.worker import AnalysisError, IsolatedWorker
+from services.detector.errors import AnalysisError
+from services.detector.worker import IsolatedWorker
 from tests.support import media as generate
 
 TASKS = "tests.support.worker_tasks"

@@ -10,7 +10,7 @@ import numpy.typing as npt
 import pytest
 from PIL import Image
 
-from services.detector import render
+from services.detector.analysis import render
 
 
 def decode(png: bytes) -> Image.Image:

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from services.detector.audio_head import LogisticHead, fit_logistic
-from services.detector.tracing import SourceTracer
+from services.detector.models.logistic import LogisticHead
+from services.detector.models.tracing import SourceTracer
+from training.fitting import fit_logistic
 
 
 def test_trains_traces_and_round_trips(tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.detector.verdict import ModelInfo, WindowScore, audio_metrics
+from services.detector.analysis.audio_verdict import ModelInfo, WindowScore, audio_metrics
 
 MODEL = ModelInfo("test-head", "1", threshold=0.5)
 

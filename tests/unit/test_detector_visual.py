@@ -9,14 +9,16 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from services.detector import analyzers, loaded, media
-from services.detector.visual_verdict import (
+from services.detector import media
+from services.detector.analysis import dispatch
+from services.detector.analysis.visual_verdict import (
     FrameScore,
     Region,
-    Thresholds,
     image_metrics,
     video_metrics,
 )
+from services.detector.models import loaded
+from services.detector.models.thresholds import Thresholds
 from tests.support import media as generate
 
 T = Thresholds(fake_at=0.8, real_below=0.3)
@@ -63,7 +65,7 @@ def test_video_tree_score_and_segments() -> None:
 
 
 def test_a_photo_is_scored_whole_and_per_face() -> None:
-    result: Any = analyzers.analyze(str(generate.PHOTO), "image", {})
+    result: Any = dispatch.analyze(str(generate.PHOTO), "image", {})
     metrics = result["image_metrics"]
     assert isinstance(metrics, dict)
     score = metrics["score"]
@@ -79,13 +81,13 @@ def test_a_broken_image_is_a_media_error(tmp_path: Path) -> None:
     path = tmp_path / "cut.png"
     path.write_bytes(generate.png_bytes(320, 240)[:300])
     with pytest.raises(media.MediaError, match="image cannot be decoded"):
-        analyzers.analyze(str(path), "image", {})
+        dispatch.analyze(str(path), "image", {})
 
 
 def test_video_frames_faces_and_audio_track(tmp_path: Path) -> None:
     path = tmp_path / "talk.mp4"
     path.write_bytes(generate.photo_video(6.0))
-    result: Any = analyzers.analyze(str(path), "video", {"frame_length": 2, "max_video_secs": 4})
+    result: Any = dispatch.analyze(str(path), "video", {"frame_length": 2, "max_video_secs": 4})
     video = result["video_metrics"]
     assert isinstance(video, dict)
     assert video["frames_analysed"] == 4  # 1 frame/s over the 4 s max_video_secs allows
@@ -102,6 +104,6 @@ def test_video_frames_faces_and_audio_track(tmp_path: Path) -> None:
 def test_extreme_shapes_are_scored_not_crashed(tmp_path: Path, size: tuple[int, int]) -> None:
     path = tmp_path / "odd.png"
     Image.new("RGB", size, (120, 30, 200)).save(path)
-    result: Any = analyzers.analyze(str(path), "image", {}, str(tmp_path / "odd_vis.png"))
+    result: Any = dispatch.analyze(str(path), "image", {}, str(tmp_path / "odd_vis.png"))
     assert result["image_metrics"]["children"] == []  # no room for a face
     assert (tmp_path / "odd_vis.png").read_bytes().startswith(b"\x89PNG")

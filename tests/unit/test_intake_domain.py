@@ -7,7 +7,7 @@ import pytest
 from contracts import events as ev
 from contracts.events import DetectOptions, FileSpec
 from contracts.ids import new_id, utcnow
-from services.intake.domain import (
+from services.intake.domain.batch import (
     Abandon,
     Batch,
     BatchEvent,

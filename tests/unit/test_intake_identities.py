@@ -9,8 +9,8 @@ from pydantic import JsonValue
 
 from contracts import events as ev
 from contracts.ids import new_id
-from services.intake import identities as d
-from services.intake.matching import Saved, nearest
+from services.intake.domain import identity as d
+from services.intake.domain.matching import Saved, nearest
 
 TEAM = new_id()
 CALIBRATION: dict[str, JsonValue] = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlparse
 
-from services.intake.links import Links
+from services.intake.api.links import Links
 
 LINKS = Links("http://v.test", b"k" * 32, ttl_seconds=60)
 

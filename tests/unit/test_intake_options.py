@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from pydantic import JsonValue
 
+from services.intake.api.options import BATCH_FIELDS, SINGLE_FIELDS, parse_options
+from services.intake.api.ratelimit import RateLimiter, retry_after_header
 from services.intake.errors import ApiError
-from services.intake.options import BATCH_FIELDS, SINGLE_FIELDS, parse_options
-from services.intake.ratelimit import RateLimiter, retry_after_header
 
 
 def errors_of(

@@ -14,7 +14,7 @@ import av
 import pytest
 
 from contracts.events import MediaType
-from services.intake.probe import (
+from services.intake.uploads.probe import (
     ALLOWED,
     MAX_IMAGE_PIXELS,
     MediaRejectedError,

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from services.common.blobstore import FilesystemBlobStore
-from services.intake.uploads import Form, UploadError, UploadLimits, read_form
+from services.intake.uploads.multipart import Form, UploadError, UploadLimits, read_form
 
 BOUNDARY = "b0undary-XyZ"
 CONTENT_TYPE = f"multipart/form-data; boundary={BOUNDARY}"

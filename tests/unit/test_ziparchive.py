@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from services.common.blobstore import CHUNK_SIZE, BlobInfo, FilesystemBlobStore
-from services.intake.ziparchive import (
+from services.intake.uploads.ziparchive import (
     MIB,
     NOT_A_ZIP,
     ZipLimits,

@@ -1,0 +1,1 @@
+"""Detection per modality: decode, score, judge, draw. Runs in the worker."""

@@ -1,0 +1,1 @@
+"""The HTTP edge: controllers, auth, the wire shapes, errors as problem+json."""

@@ -1,0 +1,254 @@
+"""The single-detect endpoints (API.md "POST /detect", the detect item, list, delete)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from functools import partial
+from typing import Any
+
+from litestar import Controller, Request, Response, delete, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath
+from litestar.response import Stream
+from pydantic import JsonValue
+
+from contracts import problems as p
+from contracts.events import DetectOptions, FileSpec
+from contracts.ids import new_id
+from services.common.blobstore import BlobNotFoundError
+from services.intake.api import views
+from services.intake.api.auth import Team
+from services.intake.api.batches import PageNumber, PageSize
+from services.intake.api.context import Intake
+from services.intake.api.options import SINGLE_FIELDS, parse_options
+from services.intake.api.posting import (
+    MAX_JSON_BYTES,
+    Submission,
+    canonical_id,
+    check_callback,
+    fingerprint,
+    page_of,
+    prefer_wait,
+    read_json_body,
+    read_upload,
+    rejection,
+    unanswered,
+)
+from services.intake.api.wire import item
+from services.intake.domain.batch import Delete, DomainError
+from services.intake.errors import ApiError
+from services.intake.saga.submission import Answer, Candidate, probe_all
+from services.intake.store.batches import detect_key
+from services.intake.uploads.fetch import FetchError, fetch
+from services.intake.uploads.multipart import UploadLimits
+
+
+class DetectController(Controller):
+    path = "/detect"
+    tags = ["detects"]
+
+    @post(
+        "/",
+        summary="Analyse one file (multipart `file`) or one URL (JSON `url`)",
+        request_max_body_size=None,
+        status_code=200,
+    )
+    async def create(
+        self,
+        request: Request[Any, Any, Any],
+        team: NamedDependency[Team],
+        intake: NamedDependency[Intake],
+    ) -> Response[Any]:
+        wait = prefer_wait(request)
+        submission = Submission(intake, team, request)
+        batch_id = new_id()
+        try:
+            if request.headers.get("content-type", "").lower().startswith("application/json"):
+                fields, candidate = await self._from_url(request, intake, submission, batch_id)
+            else:
+                fields, candidate = await self._from_upload(request, intake, submission, batch_id)
+            return await self._submit(submission, fields, candidate, batch_id, wait)
+        except BaseException:
+            await submission.fail()
+            raise
+
+    async def _from_upload(
+        self, request: Request[Any, Any, Any], intake: Intake, submission: Submission, batch_id: str
+    ) -> tuple[list[tuple[str, JsonValue]], Candidate]:
+        s = intake.settings
+        limits = UploadLimits(
+            max_total_bytes=s.max_single_bytes + MAX_JSON_BYTES,
+            max_file_bytes=s.max_single_bytes,
+            max_files=1,
+        )
+        media = frozenset({"file"})
+        form = await read_upload(
+            request, intake, batch_id, media, limits, submission.probe_soon(media)
+        )
+        submission.staged.keys.extend(f.blob_key for f in form.files)
+        if not form.files:
+            raise ApiError(
+                p.VALIDATION,
+                'send the media as multipart field `file`, or JSON {"url": ...}',
+                errors={"file": ["required"]},
+            )
+        f = form.files[0]
+        return list(form.fields), Candidate(f.filename, f.blob_key, f.size_bytes, f.sha256)
+
+    async def _from_url(
+        self, request: Request[Any, Any, Any], intake: Intake, submission: Submission, batch_id: str
+    ) -> tuple[list[tuple[str, JsonValue]], Candidate]:
+        body = await read_json_body(request)
+        if not isinstance(body.get("url"), str):
+            raise ApiError(
+                p.VALIDATION, "JSON body needs a string `url`", errors={"url": ["required"]}
+            )
+        url = body.pop("url")
+        fields: list[tuple[str, JsonValue]] = list(body.items())
+        parse_options(fields, SINGLE_FIELDS)  # reject bad options before fetching anything
+        key = f"uploads/{batch_id}/000"
+        submission.staged.keys.append(key)
+        s = intake.settings
+        try:
+            fetched = await fetch(
+                url,
+                intake.blobs,
+                key,
+                allowlist=intake.allowlist,
+                max_bytes=s.max_single_bytes,
+                timeout_seconds=s.fetch_timeout_seconds,
+            )
+        except FetchError as exc:
+            kind = p.PAYLOAD_TOO_LARGE if exc.too_large else p.VALIDATION
+            raise ApiError(kind, str(exc), errors={"url": [str(exc)]}) from exc
+        candidate = Candidate(fetched.filename, key, fetched.blob.size, fetched.blob.sha256)
+        return [*fields, ("url", url)], candidate
+
+    async def _submit(
+        self,
+        submission: Submission,
+        fields: list[tuple[str, JsonValue]],
+        candidate: Candidate,
+        batch_id: str,
+        wait: float | None,
+    ) -> Response[Any]:
+        intake = submission.intake
+        options = parse_options([kv for kv in fields if kv[0] != "url"], SINGLE_FIELDS)
+        await check_callback(intake, options)
+        specs = await probe_all([candidate], submission.prober, options)
+        if (
+            replayed := await submission.replay(fingerprint("/detect", fields, [candidate]))
+        ) is not None:
+            return replayed
+        return await submission.conclude(
+            partial(self._conclude, submission, batch_id, specs, options, wait)
+        )
+
+    async def _conclude(
+        self,
+        submission: Submission,
+        batch_id: str,
+        specs: list[FileSpec],
+        options: DetectOptions,
+        wait: float | None,
+    ) -> Response[Any]:
+        intake = submission.intake
+        answer: Answer = await intake.submitter.submit(
+            submission.team.team_id, batch_id, "single", specs, options, new_id(), submission.staged
+        )
+        if answer == "rejected":
+            raise await rejection(intake, batch_id, single=True)
+        if answer == "abandoned":
+            raise unanswered(intake)
+        detect_id = specs[0].detect_id
+        if wait is not None:
+            seconds = min(wait, intake.settings.max_wait_seconds)
+            await intake.progress.wait_for(
+                detect_key(detect_id), lambda: _finished(intake, detect_id), seconds
+            )
+        async with intake.pool.acquire() as conn:
+            row = await views.detect_row(conn, submission.team.team_id, detect_id)
+        assert row is not None
+        body = item(views.detect_item(row, intake.links))
+        return await submission.remember(Response(body, status_code=200), body)
+
+    @get("/", summary="Your detects, newest first")
+    async def list_detects(
+        self,
+        team: NamedDependency[Team],
+        intake: NamedDependency[Intake],
+        page: PageNumber = 1,
+        page_size: PageSize = 10,
+    ) -> dict[str, Any]:
+        async with intake.pool.acquire() as conn:
+            found = await views.detect_page(conn, team.team_id, page, page_size)
+        items = [views.detect_item(r, intake.links) for r in found.rows]
+        return page_of(page, page_size, found.total, items)
+
+    @get("/{detect_uuid:str}", summary="A detect and its result")
+    async def get_detect(
+        self,
+        team: NamedDependency[Team],
+        intake: NamedDependency[Intake],
+        detect_uuid: FromPath[str],
+    ) -> dict[str, Any]:
+        detect_id = canonical_id(detect_uuid, "detect")
+        async with intake.pool.acquire() as conn:
+            row = await views.detect_row(conn, team.team_id, detect_id)
+        if row is None:
+            raise ApiError(p.NOT_FOUND, f"no detect {detect_uuid}")
+        return item(views.detect_item(row, intake.links))
+
+    @get("/{detect_uuid:str}/media", summary="The analysed media, while it is retained")
+    async def media(
+        self,
+        team: NamedDependency[Team],
+        intake: NamedDependency[Intake],
+        detect_uuid: FromPath[str],
+    ) -> Stream:
+        detect_id = canonical_id(detect_uuid, "detect")
+        async with intake.pool.acquire() as conn:
+            row = await views.detect_row(conn, team.team_id, detect_id)
+        if row is None or row["media_deleted"] or row["options"]["zero_retention_mode"]:
+            raise ApiError(p.NOT_FOUND, f"no retained media for detect {detect_uuid}")
+        return Stream(
+            blob_body(intake, row["blob_key"]),
+            media_type="application/octet-stream",
+            headers={"Content-Disposition": f'attachment; filename="{row["filename"]}"'},
+        )
+
+    @delete("/{detect_uuid:str}", status_code=200, summary="Delete a finished detect and its media")
+    async def delete_detect(
+        self,
+        team: NamedDependency[Team],
+        intake: NamedDependency[Intake],
+        detect_uuid: FromPath[str],
+    ) -> dict[str, Any]:
+        detect_id = canonical_id(detect_uuid, "detect")
+        async with intake.pool.acquire() as conn, conn.transaction():
+            row = await views.detect_row(conn, team.team_id, detect_id)
+            if row is None:
+                raise ApiError(p.NOT_FOUND, f"no detect {detect_uuid}")
+            try:
+                await intake.batches.execute(conn, row["batch_id"], Delete(detect_id=detect_id))
+            except DomainError as exc:
+                raise ApiError(p.CONFLICT, f"cannot delete: {exc}") from exc
+            picture = (row["result"] or {}).get("visualization") or {}
+            if picture.get("blob_key"):  # derived from the media: it goes with it
+                await intake.blobs.delete(picture["blob_key"])
+        return {"success": True, "item": {"uuid": detect_id, "deleted": True}}
+
+
+async def blob_body(intake: Intake, key: str) -> AsyncIterator[bytes]:
+    """A blob's bytes for a streamed response; one deleted meanwhile ends the body early."""
+    try:
+        async for chunk in intake.blobs.read(key):
+            yield chunk
+    except BlobNotFoundError:
+        return
+
+
+async def _finished(intake: Intake, detect_id: str) -> bool | None:
+    async with intake.pool.acquire() as conn:
+        status = await conn.fetchval("SELECT status FROM detects WHERE detect_id = $1", detect_id)
+    return True if status in ("completed", "failed") else None

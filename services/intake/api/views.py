@@ -1,0 +1,237 @@
+"""Reads of batches and detects: queries of the read model and their wire shapes (API.md).
+
+Every query is scoped to a team: another team's uuid finds nothing, exactly like an unknown
+one. Batches still waiting for the wallet, rejected (402) or abandoned (503) never became
+visible: a client never got a 202 for them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import JsonValue
+
+from contracts import events as ev
+from services.common.db import Conn
+from services.intake.api.links import Links
+from services.intake.api.wire import cents, timestamp
+from services.intake.store.batches import PayloadRenderer
+
+VISIBLE = ("processing", "completed", "partially_failed", "failed", "cancelled")
+# keys of a detector result copied onto the detect item (API.md "The detect item")
+RESULT_KEYS = (
+    "metrics",
+    "image_metrics",
+    "video_metrics",
+    "audio_source_tracing",
+    "intelligence",
+    "identity_matches",
+    "model",
+    "segments",
+    "reasons",
+)
+Row = Mapping[str, Any]
+
+
+def _row(record: Any) -> Row | None:
+    return dict(record) if record is not None else None
+
+
+_BATCH_SELECT = """
+SELECT b.*,
+  coalesce((SELECT sum(CASE l.kind WHEN 'capture' THEN amount_micros ELSE -amount_micros END)
+            FROM account_ledger l WHERE l.batch_id = b.batch_id
+            AND l.kind IN ('capture', 'refund')), 0)::bigint AS charged_micros,
+  coalesce((SELECT sum(amount_micros) FROM account_ledger l
+            WHERE l.batch_id = b.batch_id AND l.kind IN ('release', 'refund')), 0)::bigint
+    AS refunded_micros
+FROM batches b
+"""
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: list[Row]
+    total: int
+
+
+def batch_item(row: Row) -> dict[str, JsonValue]:
+    body: dict[str, JsonValue] = {
+        "uuid": row["batch_id"],
+        "status": row["status"],
+        "total_files": row["total_files"],
+        "completed_count": row["completed_count"],
+        "failed_count": row["failed_count"],
+        "created_at": timestamp(row["created_at"]),
+        "updated_at": timestamp(row["updated_at"]),
+        "finished_at": timestamp(row["finished_at"]),
+        "detect_uuids": list(row["detect_ids"]),
+        "settings": row["options"],
+    }
+    if "charged_micros" in row:
+        body["charged_cents"] = cents(row["charged_micros"])
+        body["refunded_cents"] = cents(row["refunded_micros"])
+    return body
+
+
+def detect_item(row: Row, links: Links) -> dict[str, JsonValue]:
+    options = row["options"]
+    result: Mapping[str, JsonValue] = row["result"] or {}
+    retained = not options["zero_retention_mode"] and not row["media_deleted"]
+    url = links.media(row["detect_id"]) if retained else None
+    body: dict[str, JsonValue] = {key: result.get(key) for key in RESULT_KEYS}
+    if result.get("visualization"):
+        _link_visualization(body, links.visualization(row["detect_id"]))
+    body.update(
+        {
+            "uuid": row["detect_id"],
+            "media_type": row["media_type"],
+            "status": row["status"],
+            "filename": row["filename"],
+            "duration": row["duration_seconds"],
+            "analysed_seconds": row["analysed_seconds"],
+            "created_at": timestamp(row["created_at"]),
+            "updated_at": timestamp(row["updated_at"]),
+            "error_message": row["error_message"],
+            "visualize": options["visualize"],
+            "audio_source_tracing_enabled": options["audio_source_tracing"],
+            "intelligence_enabled": options["intelligence"],
+            "search_identity": options["search_identity"],
+            "zero_retention_mode": options["zero_retention_mode"],
+            "url": url,
+            "audio_url": url if row["media_type"] == "audio" else None,
+            "media_deleted": row["media_deleted"],
+            "file_deleted_at": timestamp(row["file_deleted_at"]),
+            "batch_uuid": row["batch_id"] if row["kind"] == "batch" else None,
+        }
+    )
+    return body
+
+
+def _link_visualization(body: dict[str, JsonValue], link: str) -> None:
+    """The PNG goes where API.md puts it: `image` of the metrics the modality has."""
+    for key in ("video_metrics", "image_metrics", "metrics"):
+        metrics = body.get(key)
+        if isinstance(metrics, dict):
+            body[key] = {**metrics, "image": link}
+            return
+
+
+async def batch_row(conn: Conn, team_id: str, batch_id: str, *, kind: str = "batch") -> Row | None:
+    return _row(
+        await conn.fetchrow(
+            _BATCH_SELECT + " WHERE b.batch_id = $1 AND b.team_id = $2 AND b.kind = $3"
+            " AND b.status = ANY($4::text[])",
+            batch_id,
+            team_id,
+            kind,
+            list(VISIBLE),
+        )
+    )
+
+
+async def batch_page(conn: Conn, team_id: str, page: int, page_size: int) -> Page:
+    where = " WHERE b.team_id = $1 AND b.kind = 'batch' AND b.status = ANY($2::text[])"
+    total = await conn.fetchval("SELECT count(*) FROM batches b" + where, team_id, list(VISIBLE))
+    rows = await conn.fetch(
+        _BATCH_SELECT + where + " ORDER BY b.created_at DESC, b.batch_id LIMIT $3 OFFSET $4",
+        team_id,
+        list(VISIBLE),
+        page_size,
+        (page - 1) * page_size,
+    )
+    return Page([dict(r) for r in rows], total)
+
+
+async def detect_row(conn: Conn, team_id: str, detect_id: str) -> Row | None:
+    return _row(
+        await conn.fetchrow(
+            "SELECT * FROM detects WHERE detect_id = $1 AND team_id = $2", detect_id, team_id
+        )
+    )
+
+
+async def detect_page(conn: Conn, team_id: str, page: int, page_size: int) -> Page:
+    total = await conn.fetchval("SELECT count(*) FROM detects WHERE team_id = $1", team_id)
+    rows = await conn.fetch(
+        "SELECT * FROM detects WHERE team_id = $1"
+        " ORDER BY created_at DESC, position DESC, detect_id LIMIT $2 OFFSET $3",
+        team_id,
+        page_size,
+        (page - 1) * page_size,
+    )
+    return Page([dict(r) for r in rows], total)
+
+
+def callback_renderer(links: Links) -> PayloadRenderer:
+    """What the notifier POSTs when a batch ends: the batch item, or a single detect's item."""
+
+    async def render(conn: Conn, terminal: ev.BatchTerminal) -> dict[str, JsonValue]:
+        row = await conn.fetchrow("SELECT * FROM batches WHERE batch_id = $1", terminal.batch_id)
+        assert row is not None, "a terminal batch has a read model row"
+        if row["kind"] == "single":
+            detect = await conn.fetchrow(
+                "SELECT * FROM detects WHERE batch_id = $1", terminal.batch_id
+            )
+            assert detect is not None
+            return {"success": True, "item": detect_item(dict(detect), links)}
+        ended = {
+            **row,
+            "status": terminal.status,
+            "completed_count": terminal.completed_count,
+            "failed_count": terminal.failed_count,
+            "updated_at": terminal.occurred_at,
+            "finished_at": terminal.occurred_at,
+        }
+        return {"success": True, "item": batch_item(ended)}
+
+    return render
+
+
+# --- identities --------------------------------------------------------------------------------
+
+_IDENTITY_COLUMNS = (
+    "identity_id, name, status, speech_seconds, error_code, error_message, created_at, updated_at"
+)
+
+
+async def identity_row(conn: Conn, team_id: str, identity_id: str) -> Row | None:
+    return _row(
+        await conn.fetchrow(
+            f"SELECT {_IDENTITY_COLUMNS} FROM identities WHERE team_id = $1 AND identity_id = $2",
+            team_id,
+            identity_id,
+        )
+    )
+
+
+async def identity_page(
+    conn: Conn, team_id: str, page: int, page_size: int, search: str | None
+) -> tuple[list[Row], int]:
+    """Newest first; `search` matches names case-insensitively, anywhere in the name."""
+    pattern = None
+    if search:  # ILIKE's wildcards in the search text match themselves
+        escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = f"%{escaped}%"
+    where = "team_id = $1 AND ($2::text IS NULL OR name ILIKE $2)"
+    total = await conn.fetchval(f"SELECT count(*) FROM identities WHERE {where}", team_id, pattern)
+    rows = await conn.fetch(
+        f"SELECT {_IDENTITY_COLUMNS} FROM identities WHERE {where}"
+        " ORDER BY created_at DESC, identity_id LIMIT $3 OFFSET $4",
+        team_id, pattern, page_size, (page - 1) * page_size,
+    )  # fmt: skip
+    return [dict(r) for r in rows], int(total)
+
+
+def identity_item(row: Row) -> dict[str, Any]:
+    return {
+        "uuid": row["identity_id"],
+        "name": row["name"],
+        "status": row["status"],
+        "speech_seconds": row["speech_seconds"],
+        "error_message": row["error_message"],
+        "created_at": timestamp(row["created_at"]),
+        "updated_at": timestamp(row["updated_at"]),
+    }

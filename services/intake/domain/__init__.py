@@ -1,0 +1,1 @@
+"""The aggregates, pure: decide and evolve, no I/O."""

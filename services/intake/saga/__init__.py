@@ -1,0 +1,1 @@
+"""Moving batches on: commands, submission, the Kafka edge, wake-ups."""

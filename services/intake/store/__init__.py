@@ -1,0 +1,1 @@
+"""Persistence: schema, event streams, read models, idempotency, tokens."""

@@ -1,0 +1,1 @@
+"""Offline work: datasets, training, export, evaluation. The services never import it."""
