@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import math
+import time
 import zipfile
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -538,11 +540,15 @@ async def test_another_teams_resources_are_404(client: Client, new_team: TeamFac
 
 async def test_rate_limit_is_429_with_retry_after(client: Client, new_team: TeamFactory) -> None:
     _, auth = await new_team()
+    started = time.monotonic()
     responses = await asyncio.gather(*(client.get("/detect", headers=auth) for _ in range(80)))
+    elapsed = time.monotonic() - started  # the server saw every request within this window
     statuses = [r.status_code for r in responses]
     limited = next(r for r in responses if r.status_code == 429)
     assert 429 in statuses
-    assert 40 <= statuses.count(200) <= 50  # the burst, plus what refilled meanwhile
+    # the burst of 40, plus what refilled at 40/s while the requests arrived (a loaded machine
+    # takes longer to send 80, so more refill; the bound follows the time actually taken)
+    assert 40 <= statuses.count(200) <= 40 + math.floor(40 * elapsed)
     body = problem(limited, 429)
     assert int(limited.headers["retry-after"]) >= 1
     assert "requests per second" in body["detail"]
