@@ -1,73 +1,18 @@
-"""The layout's promises, read off the source (docs/architecture.md, "Where things are").
-
-Every import counts, including those inside functions: a lazy import is still a dependency.
-"""
+"""The layout's promises, read off the source (docs/architecture.md, "Where things are")."""
 
 from __future__ import annotations
 
-import ast
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-PACKAGES = ("contracts", "services", "training")
+from tests.support.imports import graph, imported, within
+
+GRAPH = graph()
 
 
-def _module_name(path: Path) -> str:
-    parts = path.relative_to(REPO).with_suffix("").parts
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
-
-def _imported(path: Path, name: str) -> Iterator[str]:
-    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
-        if isinstance(node, ast.Import):
-            yield from (alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                anchor = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
-                base = f"{anchor}.{base}" if base else anchor
-            yield base
-            yield from (f"{base}.{alias.name}" for alias in node.names)
-
-
-FILES = {_module_name(p): p for top in PACKAGES for p in (REPO / top).rglob("*.py")}
-
-
-def _graph() -> dict[str, set[str]]:
-    """Our modules and the modules of ours each one imports (a name imported from a module
-    counts as that module)."""
-    files = FILES
-    graph: dict[str, set[str]] = {}
-    for name, path in files.items():
-        found = set()
-        for target in _imported(path, name):
-            while target and target not in files:
-                target = target.rpartition(".")[0]
-            if target and target != name:
-                found.add(target)
-        graph[name] = found
-    return graph
-
-
-GRAPH = _graph()
-
-
-def _importers(of: str) -> dict[str, set[str]]:
-    """Module -> the modules under `of` it imports, for every module outside `of`."""
-    inside = (of, f"{of}.")
-    return {
-        name: {t for t in targets if t == of or t.startswith(inside[1])}
-        for name, targets in GRAPH.items()
-        if not (name == of or name.startswith(inside[1]))
-    }
-
-
-def _within(prefix: str) -> list[str]:
-    return [name for name in GRAPH if name == prefix or name.startswith(f"{prefix}.")]
+def _importers(of: str) -> dict[str, frozenset[str]]:
+    """Module -> the modules of part `of` it imports, for every module outside `of`."""
+    part = set(within(of))
+    return {name: targets & part for name, targets in GRAPH.items() if name not in part}
 
 
 def test_no_import_cycles() -> None:
@@ -108,7 +53,7 @@ def test_no_import_cycles() -> None:
 def test_the_services_never_import_the_offline_training_work() -> None:
     offenders = {
         name: sorted(t for t in GRAPH[name] if t.startswith("training"))
-        for name in _within("services") + _within("contracts")
+        for name in within("services") + within("contracts")
     }
     assert {k: v for k, v in offenders.items() if v} == {}
 
@@ -120,8 +65,8 @@ def test_a_service_imports_no_other_service(service: str) -> None:
         f"services.{service}"
     }
     offenders = {
-        name: sorted(t for t in GRAPH[name] if t.rsplit(".", t.count(".") - 1)[0] in others)
-        for name in _within(f"services.{service}")
+        name: sorted(t for t in GRAPH[name] if ".".join(t.split(".")[:2]) in others)
+        for name in within(f"services.{service}")
     }
     assert {k: v for k, v in offenders.items() if v} == {}
 
@@ -169,8 +114,7 @@ def test_dependencies_point_inward(part: str) -> None:
 def test_the_intake_domain_is_pure() -> None:
     """decide/evolve over frozen models: nothing of intake's but the domain itself, no I/O."""
     io_modules = ("asyncpg", "aiokafka", "faststream", "litestar", "httpx", "av", "PIL")
-    for name in _within("services.intake.domain"):
+    for name in within("services.intake.domain"):
         ours = {t for t in GRAPH[name] if t.startswith("services.intake")}
         assert all(t.startswith("services.intake.domain") for t in ours), (name, ours)
-        imported = set(_imported(FILES[name], name))
-        assert not {i for i in imported if i.startswith(io_modules)}, name
+        assert not {i for i in imported(name) if i.startswith(io_modules)}, name
