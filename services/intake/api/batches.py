@@ -33,7 +33,10 @@ from services.intake.errors import ApiError
 from services.intake.saga.submission import probe_all, unpack
 from services.intake.uploads.multipart import Form, UploadLimits
 
-PageNumber = Annotated[int, Parameter(ge=1, description="1-based page number")]
+MAX_PAGE = 1_000_000  # past it, the row offset would overflow PostgreSQL's bigint (a 500)
+PageNumber = Annotated[
+    int, Parameter(ge=1, le=MAX_PAGE, description=f"1-based page number (at most {MAX_PAGE:,})")
+]
 PageSize = Annotated[int, Parameter(ge=10, le=1000, description="items per page (10-1000)")]
 
 
