@@ -21,6 +21,7 @@ from services.intake.api.batches import BatchController
 from services.intake.api.context import Intake
 from services.intake.api.detects import DetectController
 from services.intake.api.errors import EXCEPTION_HANDLERS
+from services.intake.api.headers import add_response_headers
 from services.intake.api.identities import IdentityController
 from services.intake.api.links import Links
 from services.intake.api.ratelimit import RateLimiter
@@ -120,6 +121,7 @@ def build_app(settings: IntakeSettings) -> Litestar:
             "team": Provide(authenticate),
         },
         exception_handlers=EXCEPTION_HANDLERS,
+        before_send=[add_response_headers],
         lifespan=[runtime.lifespan],
         plugins=[tracing_plugin()],
         openapi_config=OpenAPIConfig(title="Verity API", version="2", path="/docs"),

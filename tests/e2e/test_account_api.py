@@ -72,13 +72,24 @@ async def test_missing_malformed_and_unknown_tokens(client: AsyncTestClient[Any]
     assert body["status"] == 401
     assert body["type"] == "/problems/unauthenticated"
     assert body["message"] == body["detail"]
-    malformed = await client.get("/api/v2/account/wallet", headers={"Authorization": "Token x"})
-    assert malformed.status_code == 401
-    unknown = await client.get(
-        "/api/v2/account/wallet", headers={"Authorization": "Bearer vrt_not-a-real-token"}
-    )
-    assert unknown.status_code == 403
-    assert unknown.json()["type"] == "/problems/forbidden"
+    for malformed in ("Basic eDp5", "Bearer", "Bearer two words", "Token token=", "Tokenx"):
+        refused = await client.get("/api/v2/account/wallet", headers={"Authorization": malformed})
+        assert refused.status_code == 401, malformed
+    for unknown in ("Bearer vrt_not-a-real-token", "Token token=vrt_nope", "Token vrt_nope"):
+        refused = await client.get("/api/v2/account/wallet", headers={"Authorization": unknown})
+        assert refused.status_code == 403, unknown
+        assert refused.json()["type"] == "/problems/forbidden"
+
+
+async def test_every_accepted_spelling_of_the_token_authenticates(
+    client: AsyncTestClient[Any], team_token: tuple[str, str]
+) -> None:
+    """Ours (`Bearer`) and what Resemble's SDKs send (`Token token=`), plus `Token <key>`."""
+    _, token = team_token
+    for header in (f"Bearer {token}", f"Token token={token}", f'Token token="{token}"',
+                   f"Token {token}", f"bearer  {token} "):  # fmt: skip
+        response = await client.get("/api/v2/account/wallet", headers={"Authorization": header})
+        assert response.status_code == 200, header
 
 
 async def test_wallet_and_usage_follow_the_wallet_service(

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import io
 import math
+import re
 import time
 import zipfile
 from collections.abc import AsyncIterator, Callable
@@ -552,6 +553,38 @@ async def test_rate_limit_is_429_with_retry_after(client: Client, new_team: Team
     body = problem(limited, 429)
     assert int(limited.headers["retry-after"]) >= 1
     assert "requests per second" in body["detail"]
+    assert limited.headers["ratelimit-policy"] == '"per-token";q=40;w=1'
+    assert re.fullmatch(r'"per-token";r=0;t=1', limited.headers["ratelimit"])
+    allowed = next(r for r in responses if r.status_code == 200)
+    assert re.fullmatch(r'"per-token";r=\d+;t=[01]', allowed.headers["ratelimit"])
+
+
+async def test_out_of_range_paging_is_400_naming_the_field(
+    client: Client, new_team: TeamFactory
+) -> None:
+    _, auth = await new_team()
+    for path in ("/detect", "/detect/batch", "/identity"):
+        for query in ("page=9223372036854775807", "page=1000001", "page=0", "page_size=1001"):
+            response = await client.get(f"{path}?{query}", headers=auth)
+            field = query.partition("=")[0]
+            assert field in problem(response, 400)["errors"], (path, query)
+        assert (await client.get(f"{path}?page=1000000", headers=auth)).status_code == 200
+
+
+async def test_every_response_names_its_request(client: Client, new_team: TeamFactory) -> None:
+    """X-Request-Id: the client's own when sane, else a new one; on errors too."""
+    _, auth = await new_team()
+    mine = await client.get("/detect", headers={**auth, "X-Request-Id": "case-42.retry:1"})
+    assert mine.headers["x-request-id"] == "case-42.retry:1"
+    insane = await client.get("/detect", headers={**auth, "X-Request-Id": "a b\tc"})
+    minted = await client.get("/detect/nothing")  # 401: no token
+    unrouted = await client.get("/no/such/route")  # the router's own 404
+    assert re.fullmatch(r"[0-9a-f]{32}", unrouted.headers["x-request-id"])
+    ids = {insane.headers["x-request-id"], minted.headers["x-request-id"]}
+    assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)
+    assert len(ids) == 2
+    assert minted.status_code == 401
+    assert "ratelimit" not in minted.headers
 
 
 # --- media by URL, and a wallet that does not answer ------------------------------------------

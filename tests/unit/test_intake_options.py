@@ -56,10 +56,23 @@ def test_every_bad_field_is_named() -> None:
 def test_rate_limiter_allows_the_burst_then_refills() -> None:
     now = [0.0]
     limiter = RateLimiter(rate=40, burst=40, clock=lambda: now[0])
-    assert all(limiter.acquire("t") == 0 for _ in range(40))
-    wait = limiter.acquire("t")
-    assert wait == pytest.approx(1 / 40)
-    assert retry_after_header(wait) == "1"
-    assert limiter.acquire("other") == 0  # buckets are per token
+    assert all(limiter.acquire("t").wait == 0 for _ in range(40))
+    refused = limiter.acquire("t")
+    assert refused.wait == pytest.approx(1 / 40)
+    assert retry_after_header(refused.wait) == "1"
+    assert (refused.remaining, refused.reset) == (0, 1)
+    assert limiter.acquire("other").wait == 0  # buckets are per token
     now[0] += 0.5
-    assert sum(limiter.acquire("t") == 0 for _ in range(40)) == 20
+    assert sum(limiter.acquire("t").wait == 0 for _ in range(40)) == 20
+
+
+def test_rate_limit_fields_say_what_is_left_and_when_it_is_full() -> None:
+    now = [0.0]
+    limiter = RateLimiter(rate=10, burst=40, clock=lambda: now[0])
+    assert limiter.policy_header() == '"per-token";q=40;w=4'
+    first = limiter.acquire("t")
+    assert (first.remaining, first.reset) == (39, 1)
+    assert first.header() == '"per-token";r=39;t=1'
+    for _ in range(29):
+        limiter.acquire("t")
+    assert limiter.acquire("t").header() == '"per-token";r=9;t=4'  # 31 used, 3.1 s to refill

@@ -3,6 +3,10 @@
 A token bucket per API token, in this process's memory: `rate` tokens per second refill a
 bucket of `burst`. With several intake replicas behind a balancer each enforces its own
 bucket, so a client spread evenly gets up to replicas x rate (docs/api.md says so).
+
+Every answer is an Allowance, which the response carries as the IETF RateLimit fields
+(draft-ietf-httpapi-ratelimit-headers-10): `RateLimit-Policy: "per-token";q=<burst>;w=<s>`
+and `RateLimit: "per-token";r=<requests left>;t=<s until the bucket is full>`.
 """
 
 from __future__ import annotations
@@ -19,6 +23,21 @@ class _Bucket:
     updated: float
 
 
+POLICY = "per-token"
+
+
+@dataclass(frozen=True)
+class Allowance:
+    """One request's answer from its bucket."""
+
+    wait: float  # 0: go ahead; else the seconds until one request would be let through
+    remaining: int  # whole requests the bucket holds after this one
+    reset: int  # seconds until the bucket is full again
+
+    def header(self) -> str:
+        return f'"{POLICY}";r={self.remaining};t={self.reset}'
+
+
 @dataclass
 class RateLimiter:
     rate: float = 40.0
@@ -27,8 +46,8 @@ class RateLimiter:
     max_buckets: int = 100_000
     _buckets: dict[str, _Bucket] = field(default_factory=dict)
 
-    def acquire(self, key: str) -> float:
-        """0 when the request may go ahead, else the seconds until it could (Retry-After)."""
+    def acquire(self, key: str) -> Allowance:
+        """Take one request from `key`'s bucket, or say how long until one could be taken."""
         now = self.clock()
         bucket = self._buckets.get(key)
         if bucket is None:
@@ -37,10 +56,18 @@ class RateLimiter:
             bucket = self._buckets[key] = _Bucket(self.burst, now)
         bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.updated) * self.rate)
         bucket.updated = now
+        wait = 0.0
         if bucket.tokens >= 1:
             bucket.tokens -= 1
-            return 0.0
-        return (1 - bucket.tokens) / self.rate
+        else:
+            wait = (1 - bucket.tokens) / self.rate
+        reset = math.ceil((self.burst - bucket.tokens) / self.rate)
+        return Allowance(wait, math.floor(bucket.tokens), reset)
+
+    def policy_header(self) -> str:
+        return (
+            f'"{POLICY}";q={math.floor(self.burst)};w={max(1, math.ceil(self.burst / self.rate))}'
+        )
 
     def _forget_full(self, now: float) -> None:
         """Drop buckets that have refilled: forgetting them changes nobody's allowance."""
