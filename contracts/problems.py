@@ -1,7 +1,8 @@
 """Problem types for HTTP errors (RFC 9457), shared so every service names errors alike.
 
-A response body carries both Resemble's envelope (`success`, `message`, `errors`) and the RFC
-9457 members (`type`, `title`, `status`, `detail`), see API.md "Conventions".
+A response body carries both Resemble's envelope (`success`, `message`, `error`, `error_code`,
+`errors`) and the RFC 9457 members (`type`, `title`, `status`, `detail`), see API.md
+"Conventions".
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ VALIDATION = ProblemType("validation-error", "The request is invalid", 400)
 UNAUTHENTICATED = ProblemType("unauthenticated", "Missing or malformed credentials", 401)
 INSUFFICIENT_FUNDS = ProblemType("insufficient-funds", "The wallet cannot cover this request", 402)
 FORBIDDEN = ProblemType("forbidden", "The token may not do this", 403)
+PRODUCT_UNAVAILABLE = ProblemType(
+    "product-unavailable", "This server does not offer the requested product", 403
+)
 NOT_FOUND = ProblemType("not-found", "No such resource", 404)
 CONFLICT = ProblemType("conflict", "The resource changed concurrently", 409)
 PAYLOAD_TOO_LARGE = ProblemType("payload-too-large", "The upload exceeds its size limit", 413)
@@ -47,6 +51,7 @@ ALL_PROBLEMS: tuple[ProblemType, ...] = (
     UNAUTHENTICATED,
     INSUFFICIENT_FUNDS,
     FORBIDDEN,
+    PRODUCT_UNAVAILABLE,
     NOT_FOUND,
     CONFLICT,
     PAYLOAD_TOO_LARGE,
@@ -65,6 +70,8 @@ class Problem(BaseModel):
 
     success: bool = False
     message: str
+    error: str  # Resemble's short error string: the problem's title
+    error_code: str  # Resemble's machine-readable code: the problem's slug, with underscores
     errors: dict[str, list[str]] | None = None
     type: str
     title: str
@@ -83,6 +90,8 @@ class Problem(BaseModel):
     ) -> Problem:
         return cls(
             message=detail,
+            error=kind.title,
+            error_code=kind.slug.replace("-", "_"),
             errors=errors,
             type=kind.uri,
             title=kind.title,

@@ -23,6 +23,7 @@ from services.wallet.commands import execute
 from services.wallet.domain import Credit
 from services.wallet.pricing import PriceList
 from tests.support.infra import Infra
+from tests.support.resemble_spec import checked
 
 pytestmark = pytest.mark.infra
 
@@ -35,7 +36,7 @@ async def client(infra: Infra, wallet: Runtime) -> AsyncIterator[AsyncTestClient
         database_url=infra.database_url, kafka_bootstrap=infra.kafka_bootstrap
     )
     async with AsyncTestClient(build_app(settings)) as c:
-        yield c
+        yield checked(c)
 
 
 @pytest.fixture(scope="module")

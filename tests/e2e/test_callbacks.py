@@ -29,6 +29,7 @@ from services.notifier.domain import webhook_id_for
 from tests.support.infra import REPO, Infra
 from tests.support.kafka import publish, wait_caught_up
 from tests.support.receiver import running_receiver
+from tests.support.resemble_spec import checked
 
 pytestmark = pytest.mark.infra
 
@@ -132,6 +133,7 @@ async def test_failing_receiver_gets_one_logical_delivery_signed_and_logged(
     )
     intake_pool = await create_pool(infra.database_url, "intake", max_size=1)
     async with AsyncTestClient(build_app(settings)) as client:
+        checked(client)
         async with intake_pool.acquire() as conn:
             await conn.execute(
                 "INSERT INTO teams (id, name) VALUES ($1, 'cb') ON CONFLICT DO NOTHING", team

@@ -34,9 +34,11 @@ def test_image_metrics_keep_the_whole_image_verdict_and_list_faces() -> None:
     face = Region(0.95, {"x": 1, "y": 2, "width": 30, "height": 30})
     metrics: Any = image_metrics(0.1, [face], T)
     assert metrics["type"] == "ImageAnalysis"
-    assert (metrics["label"], metrics["score"], metrics["certainty (%)"]) == ("Real", 0.1, 90.0)
+    assert (metrics["label"], metrics["score"], metrics["certainty (%)"]) == ("Real", 0.1, "90%")
+    assert (metrics["conclusion"], metrics["certainty"]) == ("Real", 0.9)
     assert metrics["children"] == [{
-        "type": "FaceResult", "label": "Fake", "score": 0.95, "certainty (%)": 95.0,
+        "type": "FaceResult", "label": "Fake", "conclusion": "Fake", "score": 0.95,
+        "certainty": 0.95, "certainty (%)": "95%",
         "box": {"x": 1, "y": 2, "width": 30, "height": 30},
     }]  # fmt: skip
 
@@ -54,8 +56,14 @@ def test_video_tree_score_and_segments() -> None:
     assert metrics["label"] == "Inconclusive"
     assert metrics["frames_analysed"] == 3
     assert metrics["faces_found"] == 1
+    assert (metrics["certainty"], metrics["certainty (%)"]) == (0.6, "60%")
     (video,) = tree
     assert video["type"] == "VideoResult"
+    every_level = [video, video["children"][0], video["children"][0]["children"][0]]
+    for node in every_level:  # Resemble's required fields, at every level of the tree
+        assert {"type", "conclusion", "score", "certainty", "certainty (%)"} <= set(node)
+        assert isinstance(node["certainty (%)"], str)
+        assert 0.5 <= node["certainty"] <= 1
     stamps = [(i["timestamp"], i["children"][0]["kind"]) for i in video["children"]]
     assert stamps == [(0.0, "face"), (1.0, "frame"), (2.0, "frame")]
     assert [(s["start"], s["end"], s["score"], s["frames"]) for s in rows] == [

@@ -78,9 +78,13 @@ def test_nearest_ranks_by_cosine_with_calibrated_confidence() -> None:
     assert ranked[0] == {
         "uuid": "b", "name": "near",
         "confidence": round(1 / (1 + math.exp(-(20 * cosine - 10))), 4),
-        "distance": round(1 - cosine, 4),
+        "distance": round(100 * cosine, 2), "score_type": "cosine",
+        "cosine_distance": round(1 - cosine, 4),
         "match": True,  # cosine 0.99 >= the 0.5 threshold
     }  # fmt: skip
     assert ranked[1]["match"] is False  # type: ignore[index,call-overload]
-    assert ranked[1]["distance"] == pytest.approx(1.0)  # type: ignore[index,call-overload]
+    assert ranked[1]["cosine_distance"] == pytest.approx(1.0)  # type: ignore[index,call-overload]
+    assert ranked[1]["distance"] == 0.0  # type: ignore[index,call-overload]
+    opposite = nearest([1.0, 0.0, 0.0], saved[2:], CALIBRATION, top_k=1)
+    assert opposite[0]["distance"] == 0.0  # type: ignore[index,call-overload]  # floored
     assert nearest([1.0, 0.0, 0.0], [], CALIBRATION, top_k=5) == []

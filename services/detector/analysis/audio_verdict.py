@@ -7,7 +7,8 @@ Windows without enough speech get no score: a guess on silence or music is not a
   (documented in docs/detector.md: clients that parse every entry as a float must skip "").
 - `aggregated_score`: the mean score of the speech windows.
 - `label`: `fake` when the aggregated score reaches the model's threshold, else `real`;
-  `inconclusive` (with `reasons`) when less than MIN_SPEECH_SECONDS of speech was found.
+  `inconclusive` (with `reasons`) when less than MIN_SPEECH_SECONDS of speech was found; then
+  `aggregated_score` and `consistency` are "" too (Resemble's types are strings, never null).
 - `consistency`: the share of speech windows whose own label agrees with the file's label.
 - `segments`: each window with its start, end, score (or null) and label.
 """
@@ -70,9 +71,8 @@ def audio_metrics(windows: Sequence[WindowScore], model: ModelInfo) -> dict[str,
         metrics: dict[str, JsonValue] = {
             "label": "inconclusive",
             "score": scores,
-            "consistency": None,
-            "aggregated_score": None,
-            "image": None,
+            "consistency": "",
+            "aggregated_score": "",
         }
         return {
             "metrics": metrics,
@@ -89,6 +89,5 @@ def audio_metrics(windows: Sequence[WindowScore], model: ModelInfo) -> dict[str,
         "score": scores,
         "consistency": f"{agreeing / len(values):.2f}",
         "aggregated_score": f"{aggregated:.2f}",
-        "image": None,
     }
     return {"metrics": metrics, "segments": segments, "model": model.as_json(), "reasons": None}

@@ -3,8 +3,9 @@
 A score is the calibrated probability that the pixels were made by a generator. Three labels,
 from the model's two thresholds: `Fake` (score ≥ fake_at), `Real` (score ≤ real_below) and
 `Inconclusive` in between, where the model cannot tell (docs/detector.md explains why a binary
-label at one threshold would mislead here). `certainty (%)` is how far the score leans to its
-side: 100 * max(score, 1 - score).
+label at one threshold would mislead here). Every node carries Resemble's fields: `conclusion`
+(= `label`), `certainty` = max(score, 1 - score), how far the score leans to its side, in 0-1,
+and `certainty (%)`, the same as a string ("90%").
 
 Image: `image_metrics` = the whole image's score and label; each face found is a child with its
 own score (faces are scored, not used to overrule the whole image).
@@ -39,15 +40,24 @@ class FrameScore:
 
 
 def certainty(score: float) -> float:
-    return round(100 * max(score, 1 - score), 1)
+    """In 0-1, as Resemble's `certainty`."""
+    return round(max(score, 1 - score), 3)
+
+
+def percent(score: float) -> str:
+    """Resemble's `certainty (%)`: a string such as "90%" or "97.5%"."""
+    return f"{round(100 * certainty(score), 1):g}%"
 
 
 def _node(kind: str, score: float, thresholds: Thresholds) -> dict[str, JsonValue]:
+    label = thresholds.label(score)
     return {
         "type": kind,
-        "label": thresholds.label(score),
+        "label": label,
+        "conclusion": label,
         "score": round(score, 4),
-        "certainty (%)": certainty(score),
+        "certainty": certainty(score),
+        "certainty (%)": percent(score),
     }
 
 
@@ -58,7 +68,7 @@ def image_metrics(
         {**_node("FaceResult", face.score, thresholds), "box": dict(face.box or {})}
         for face in faces
     ]
-    return {**_node("ImageAnalysis", whole, thresholds), "image": None, "children": children}
+    return {**_node("ImageAnalysis", whole, thresholds), "children": children}
 
 
 def video_metrics(
@@ -82,13 +92,13 @@ def video_metrics(
     root = _node("VideoAnalysis", score, thresholds)
     metrics: dict[str, JsonValue] = {
         "label": root["label"],
+        "conclusion": root["conclusion"],
         "score": root["score"],
-        "certainty": root["certainty (%)"],
+        "certainty": root["certainty"],
         "certainty (%)": root["certainty (%)"],
         "treeview": _treeview(score, frames, thresholds),
         "frames_analysed": len(frames),
         "faces_found": sum(1 for f in frames if f.faces),
-        "image": None,
         "children": [video],
     }
     return metrics, _segments(frames, frame_length, thresholds)
@@ -116,11 +126,11 @@ def _segments(
 
 def _treeview(score: float, frames: Sequence[FrameScore], thresholds: Thresholds) -> str:
     """A plain-text outline of the tree, one line per node, for people reading the JSON."""
-    lines = [f"Video: {thresholds.label(score)} {score:.2f} ({certainty(score):g}%)"]
+    lines = [f"Video: {thresholds.label(score)} {score:.2f} ({percent(score)})"]
     for frame in frames:
         what = "face" if frame.region.box is not None else "frame"
         s = frame.region.score
         lines.append(
-            f"  {frame.timestamp:7.2f}s {what}: {thresholds.label(s)} {s:.2f} ({certainty(s):g}%)"
+            f"  {frame.timestamp:7.2f}s {what}: {thresholds.label(s)} {s:.2f} ({percent(s)})"
         )
     return "\n".join(lines)

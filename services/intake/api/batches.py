@@ -115,7 +115,7 @@ class BatchController(Controller):
             submission.team.team_id, batch_id, "batch", specs, options, new_id(), submission.staged
         )
         if answer == "rejected":
-            raise await rejection(intake, batch_id, single=False)
+            raise await rejection(intake, batch_id)
         if answer == "abandoned":
             raise unanswered(intake)
         async with intake.pool.acquire() as conn:

@@ -157,7 +157,7 @@ class DetectController(Controller):
             submission.team.team_id, batch_id, "single", specs, options, new_id(), submission.staged
         )
         if answer == "rejected":
-            raise await rejection(intake, batch_id, single=True)
+            raise await rejection(intake, batch_id)
         if answer == "abandoned":
             raise unanswered(intake)
         detect_id = specs[0].detect_id
@@ -236,7 +236,11 @@ class DetectController(Controller):
             picture = (row["result"] or {}).get("visualization") or {}
             if picture.get("blob_key"):  # derived from the media: it goes with it
                 await intake.blobs.delete(picture["blob_key"])
-        return {"success": True, "item": {"uuid": detect_id, "deleted": True}}
+        return {
+            "success": True,
+            "message": f"detect {detect_id} and its media deleted",
+            "item": {"uuid": detect_id, "deleted": True},
+        }
 
 
 async def blob_body(intake: Intake, key: str) -> AsyncIterator[bytes]:

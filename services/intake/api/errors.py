@@ -17,7 +17,13 @@ from services.intake.errors import ApiError
 
 log = logging.getLogger(__name__)
 
-_BY_STATUS = {kind.status: kind for kind in p.ALL_PROBLEMS}
+# the problem type of each status that Litestar's own errors (routing, parameters) take; a status
+# with several types (403, 422) takes the general one
+_BY_STATUS = {
+    kind.status: kind
+    for kind in p.ALL_PROBLEMS
+    if kind not in (p.PRODUCT_UNAVAILABLE, p.IDEMPOTENCY_MISMATCH)
+}
 
 
 def _response(problem: p.Problem, headers: dict[str, str] | None = None) -> Response[Any]:

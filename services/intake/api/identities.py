@@ -181,7 +181,7 @@ class IdentityController(Controller):
                     conn, identity_id, identities.Delete(team_id=team.team_id)
                 )
             raise _refused("no identity saved", row["error_code"], row["error_message"])
-        return Response(item(views.identity_item(row)), status_code=201)
+        return Response(item(views.identity_item(row)), status_code=200)  # Resemble: 200
 
     @get("/", summary="Your saved identities, newest first")
     async def list_identities(
@@ -226,7 +226,11 @@ class IdentityController(Controller):
             await intake.identities.execute(
                 conn, identity_id, identities.Delete(team_id=team.team_id)
             )
-        return {"success": True, "item": {"uuid": identity_id, "deleted": True}}
+        return {
+            "success": True,
+            "message": f"identity {identity_id} deleted",
+            "item": {"uuid": identity_id, "deleted": True},
+        }
 
     @post("/search", summary="Saved identities nearest to a voice sample",
           request_max_body_size=None, status_code=200)  # fmt: skip
@@ -269,7 +273,10 @@ class IdentityController(Controller):
         async with intake.pool.acquire() as conn:
             saved = await store.saved_voiceprints(conn, team.team_id)
         found = matching.nearest(answer["embedding"], saved, answer["same_speaker"], top_k)
-        return {"success": True, "item": found}
+        # Resemble's shape: `item` keyed by identity uuid (nearest first); `matches` [ours] is
+        # the same ranking as a list
+        keyed = {str(m.pop("uuid")): m for m in (dict(m) for m in found if isinstance(m, dict))}
+        return {"success": True, "modality": "audio", "item": keyed, "matches": found}
 
 
 async def _settled(intake: Intake, team_id: str, identity_id: str) -> Any:

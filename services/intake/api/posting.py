@@ -131,7 +131,7 @@ def replayed_response(stored: idempotency.Stored) -> Response[Any]:
     return Response(stored.body, status_code=stored.status_code, headers=stored.headers)
 
 
-async def rejection(intake: Intake, batch_id: str, single: bool) -> ApiError:
+async def rejection(intake: Intake, batch_id: str) -> ApiError:
     """The 402: the wallet's figures, per file, in cents."""
     async with intake.pool.acquire() as conn:
         figures: Any = await conn.fetchval(
@@ -152,8 +152,8 @@ async def rejection(intake: Intake, batch_id: str, single: bool) -> ApiError:
         "shortfall_cents": cents(figures["shortfall_micros"]),
         "files": files,  # type: ignore[dict-item]
     }
-    if single:
-        details["estimated_cost_cents"] = cents(figures["required_micros"])
+    # Resemble's names for the same figure: what this request would cost
+    details["estimated_cost_cents"] = details["detect_cost_cents"] = details["required_cents"]
     return ApiError(
         p.INSUFFICIENT_FUNDS,
         f"the wallet's available {details['available_cents']} cents do not cover the"

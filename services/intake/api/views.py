@@ -28,9 +28,14 @@ RESULT_KEYS = (
     "audio_source_tracing",
     "intelligence",
     "identity_matches",
+    "watermark",
     "model",
     "segments",
     "reasons",
+)
+# Resemble's schema has these as objects that are never null: absent instead of null
+OMITTED_WHEN_NULL = frozenset(
+    {"metrics", "image_metrics", "video_metrics", "watermark", "duration"}
 )
 Row = Mapping[str, Any]
 
@@ -57,10 +62,19 @@ class Page:
     total: int
 
 
+def wire_status(status: str, completed_count: int) -> str:
+    """Resemble's batch statuses have no `cancelled`: a cancelled batch is reported by what its
+    files became (the stopped ones failed), with `cancelled: true` beside it [ours]."""
+    if status != "cancelled":
+        return status
+    return "partially_failed" if completed_count else "failed"
+
+
 def batch_item(row: Row) -> dict[str, JsonValue]:
     body: dict[str, JsonValue] = {
         "uuid": row["batch_id"],
-        "status": row["status"],
+        "status": wire_status(row["status"], row["completed_count"]),
+        "cancelled": row["status"] == "cancelled",
         "total_files": row["total_files"],
         "completed_count": row["completed_count"],
         "failed_count": row["failed_count"],
@@ -105,9 +119,27 @@ def detect_item(row: Row, links: Links) -> dict[str, JsonValue]:
             "media_deleted": row["media_deleted"],
             "file_deleted_at": timestamp(row["file_deleted_at"]),
             "batch_uuid": row["batch_id"] if row["kind"] == "batch" else None,
+            # Resemble's request fields, as this detect ran them (docs/api.md)
+            "modality": options.get("modality", "all"),
+            "face_only": _face_only(row, options),
+            "use_ood_detector": options.get("use_ood_detector", False),
+            "pipeline": options.get("pipeline"),
+            "extra_params": _extra_params(options),
         }
     )
-    return body
+    return {k: v for k, v in body.items() if v is not None or k not in OMITTED_WHEN_NULL}
+
+
+def _face_only(row: Row, options: Mapping[str, Any]) -> bool:
+    """Effective, as Resemble reports it: only a video whose pictures are analysed."""
+    faces = bool(options.get("face_only")) or options.get("model_types") == "talking_head"
+    return faces and row["media_type"] == "video" and options.get("modality", "all") != "audio"
+
+
+def _extra_params(options: Mapping[str, Any]) -> dict[str, JsonValue]:
+    """Resemble's request fields that have no field of their own on the item, as given."""
+    echoed = ("wait_for_intelligence", "infer_from_intelligence", "model_types", "max_video_fps")
+    return {key: options[key] for key in echoed if options.get(key) not in (None, False)}
 
 
 def _link_visualization(body: dict[str, JsonValue], link: str) -> None:

@@ -1,8 +1,10 @@
 """Nearest saved identities for a voiceprint (API.md `identity_matches`): pure, numpy only.
 
-`distance` is 1 - cosine similarity of the two unit-length voiceprints (0 = identical, 2 =
-opposite); `confidence` is the detector model's calibrated probability that both are the same
-speaker, sigmoid(slope * cosine + intercept), as measured in services/detector/models/identity.md.
+`distance` is Resemble's 0-100 match score, higher is closer: 100 * cosine similarity of the two
+unit-length voiceprints, floored at 0 (an identical sample scores 100); `score_type` says it is a
+cosine. `cosine_distance` [ours] is 1 - cosine (0 = identical, 2 = opposite). `confidence` is
+the detector model's calibrated probability that both are the same speaker,
+sigmoid(slope * cosine + intercept), as measured in services/detector/models/identity.md.
 `match` [ours] is whether the cosine reaches the model's threshold (its equal-error point on
 held-out speakers; note that `confidence` there is about 0.55, not 0.5). Every saved identity is
 ranked (nearest first); `top_k` cuts the list, the threshold does not: the client sees how close
@@ -50,7 +52,9 @@ def nearest(
             "confidence": round(
                 1.0 / (1.0 + math.exp(-(slope * float(cosines[i]) + intercept))), 4
             ),
-            "distance": round(1.0 - float(cosines[i]), 4),
+            "distance": round(100 * max(0.0, float(cosines[i])), 2),
+            "score_type": "cosine",
+            "cosine_distance": round(1.0 - float(cosines[i]), 4),
             "match": bool(cosines[i] >= threshold),
         }
         for i in order
