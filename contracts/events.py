@@ -58,6 +58,17 @@ class DetectOptions(Frozen):
     max_video_secs: float | None = Field(default=None, gt=0)
     use_llm: bool = False
     zero_retention_mode: bool = False
+    # Resemble's request fields (docs/api.md, "Resemble's fields"): what a video analysis runs
+    modality: Literal["audio", "video", "all"] = "all"
+    face_only: bool = False
+    max_video_fps: float | None = Field(default=None, gt=0)
+    detect_watermark: bool = False
+    model_types: Literal["image", "talking_head"] | None = None  # legacy; talking_head: faces
+    # accepted and echoed; they change nothing here (docs/api.md says why)
+    use_ood_detector: bool = False
+    wait_for_intelligence: bool = False
+    infer_from_intelligence: bool = False
+    pipeline: str | None = Field(default=None, max_length=200)
 
 
 class FileSpec(Frozen):

@@ -38,6 +38,45 @@ def test_json_values_and_single_detect_alias() -> None:
     assert "audio_source_tracing" in errors_of([("audio_source_tracing", "true")])  # batch name
 
 
+def test_every_field_resemble_sdks_send_is_accepted() -> None:
+    """What `resemble` 1.9.0 and `@resemble/node` 3.5.3 send, as JSON values."""
+    options = parse_options(
+        [("use_ood_detector", True), ("pipeline", "general->facial"),
+         ("model_types", "talking_head"), ("max_video_fps", 2), ("modality", "video"),
+         ("face_only", True), ("wait_for_intelligence", True), ("detect_watermark", False),
+         ("infer_from_intelligence", True), ("signal", False), ("use_reverse_search", False)],
+        SINGLE_FIELDS,
+    )  # fmt: skip
+    assert (options.modality, options.face_only, options.max_video_fps) == ("video", True, 2.0)
+    assert (options.pipeline, options.model_types) == ("general->facial", "talking_head")
+    assert options.use_ood_detector and options.wait_for_intelligence
+    batch = parse_options([("face_only", "true"), ("infer_from_intelligence", "0")], BATCH_FIELDS)
+    assert batch.face_only is True
+
+
+def test_resemble_choices_and_strings_are_checked() -> None:
+    errors = errors_of(
+        [("modality", "both"), ("model_types", "x"), ("max_video_fps", "0"), ("pipeline", "")],
+        SINGLE_FIELDS,
+    )
+    assert errors == {
+        "modality": ["must be one of audio, video, all"],
+        "model_types": ["must be one of image, talking_head"],
+        "max_video_fps": ["must be greater than 0"],
+        "pipeline": ["must be a non-empty string"],
+    }
+    assert "modality" in errors_of([("modality", "audio")])  # not a batch field
+
+
+def test_products_this_server_does_not_offer_are_a_403_naming_them() -> None:
+    with pytest.raises(ApiError) as caught:
+        parse_options([("signal", "true"), ("use_reverse_search", True)], SINGLE_FIELDS)
+    problem = caught.value.problem
+    assert (problem.status, problem.type) == (403, "/problems/product-unavailable")
+    assert set(problem.errors or {}) == {"signal", "use_reverse_search"}
+    assert "Signal content analysis" in problem.detail
+
+
 def test_every_bad_field_is_named() -> None:
     errors = errors_of(
         [("frame_length", "2.5"), ("visualize", "yes"), ("colour", "red"),

@@ -2,6 +2,9 @@
 
 Multipart fields arrive as strings (booleans as true/false/1/0, any case); a JSON body brings
 real booleans and numbers. Both go through `parse_options`, which names every bad field.
+A single detect takes every field of Resemble's POST /detect (docs/api.md says which are
+implemented, which are accepted and echoed, which are refused); a batch takes Resemble's
+batch fields.
 """
 
 from __future__ import annotations
@@ -22,14 +25,31 @@ BOOLEANS = (
     "audio_source_tracing",
     "use_llm",
     "zero_retention_mode",
+    "face_only",
+    "detect_watermark",
+    "use_ood_detector",
+    "wait_for_intelligence",
+    "infer_from_intelligence",
 )
-NUMBERS = ("start_region", "end_region", "max_video_secs")
+NUMBERS = ("start_region", "end_region", "max_video_secs", "max_video_fps")
+CHOICES = {"modality": ("audio", "video", "all"), "model_types": ("image", "talking_head")}
+STRINGS = ("callback_url", "pipeline")
+# Resemble add-ons this server does not offer: `false` is accepted, `true` is a 403 (as Resemble
+# answers for a product the plan lacks) that names the field
+NOT_OFFERED = {
+    "signal": "Signal content analysis",
+    "use_reverse_search": "reverse image search",
+}
 # the batch calls tracing `audio_source_tracing_enabled`; a single detect accepts both names
 ALIASES = {"audio_source_tracing_enabled": "audio_source_tracing"}
-BATCH_FIELDS = frozenset({*BOOLEANS, *NUMBERS, *ALIASES, "callback_url", "frame_length"}) - {
-    "audio_source_tracing"
-}
-SINGLE_FIELDS = frozenset({*BOOLEANS, *NUMBERS, *ALIASES, "callback_url", "frame_length"})
+MAX_PIPELINE = 200
+_COMMON = {*BOOLEANS, *NUMBERS, *ALIASES, *STRINGS, "frame_length", "infer_from_intelligence"}
+BATCH_FIELDS = frozenset(
+    {"callback_url", "intelligence", "infer_from_intelligence", "search_identity", "visualize",
+     "audio_source_tracing_enabled", "frame_length", "start_region", "end_region",
+     "max_video_secs", "use_llm", "face_only", "zero_retention_mode"}
+)  # fmt: skip
+SINGLE_FIELDS = frozenset({*_COMMON, *CHOICES, *NOT_OFFERED})
 
 
 def _bool(value: JsonValue) -> bool | None:
@@ -78,21 +98,45 @@ def parse_options(
             if number is None or not number.is_integer() or not 1 <= number <= 4:
                 errors.setdefault(name, []).append("must be an integer from 1 to 4")
             values[key] = int(number) if number is not None and number.is_integer() else None
-        elif key == "callback_url":
+        elif key in CHOICES:
+            values[key] = raw
+            if raw not in CHOICES[key]:
+                errors.setdefault(name, []).append(f"must be one of {', '.join(CHOICES[key])}")
+        elif key in STRINGS:
             values[key] = raw if isinstance(raw, str) and raw.strip() else None
             if values[key] is None:
-                errors.setdefault(name, []).append("must be a non-empty URL")
+                errors.setdefault(name, []).append("must be a non-empty string")
+            elif key == "pipeline" and len(str(raw)) > MAX_PIPELINE:
+                errors.setdefault(name, []).append(f"must be at most {MAX_PIPELINE} characters")
+        elif key in NOT_OFFERED:
+            values[key] = flag = _bool(raw)
+            if flag is None:
+                errors.setdefault(name, []).append("must be true, false, 1 or 0")
     _check_ranges(values, errors)
     if errors:
         raise ApiError(p.VALIDATION, _summary(errors), errors=errors)
+    _refuse_what_is_not_offered(values)
     try:
         return DetectOptions.model_validate(values)
     except ValidationError as exc:  # every range is checked above; this is a safety net
         raise ApiError(p.VALIDATION, str(exc)) from exc
 
 
+def _refuse_what_is_not_offered(values: dict[str, object]) -> None:
+    asked = [name for name in NOT_OFFERED if values.pop(name, None)]
+    if asked:
+        products = ", ".join(f"`{name}` ({NOT_OFFERED[name]})" for name in asked)
+        raise ApiError(
+            p.PRODUCT_UNAVAILABLE,
+            f"this server does not offer {products}; send it as false or leave it out",
+            errors={name: ["not offered by this server"] for name in asked},
+        )
+
+
 def _check_ranges(values: dict[str, object], errors: dict[str, list[str]]) -> None:
-    start, end, cap = (values.get(k) for k in NUMBERS)
+    start, end, cap, fps = (values.get(k) for k in NUMBERS)
+    if isinstance(fps, float) and fps <= 0:
+        errors.setdefault("max_video_fps", []).append("must be greater than 0")
     if isinstance(start, float) and start < 0:
         errors.setdefault("start_region", []).append("must be 0 or more")
     if isinstance(end, float) and end < 0:
