@@ -108,6 +108,41 @@ def test_video_frames_faces_and_audio_track(tmp_path: Path) -> None:
     assert tracks == [("video", 0.0), ("video", 2.0), ("audio", 0.0), ("audio", 2.0)]
 
 
+def test_resemble_video_options_pick_what_runs(tmp_path: Path) -> None:
+    """modality, max_video_fps and face_only (model_types talking_head the same)."""
+    path = tmp_path / "talk.mp4"
+    path.write_bytes(generate.photo_video(4.0))
+    pictures_only: Any = dispatch.analyze(str(path), "video", {"modality": "video"})
+    assert "metrics" not in pictures_only
+    assert pictures_only["video_metrics"]["frames_analysed"] == 4
+    assert {s["track"] for s in pictures_only["segments"]} == {"video"}
+    sound_only: Any = dispatch.analyze(str(path), "video", {"modality": "audio"})
+    assert sound_only["video_metrics"] is None
+    assert sound_only["metrics"]["model"]["name"] == "verity-audio-lr"
+    assert sound_only["reasons"] is None
+    slower: Any = dispatch.analyze(str(path), "video", {"modality": "video", "max_video_fps": 0.5})
+    assert slower["video_metrics"]["frames_analysed"] == 2
+    assert slower["video_metrics"]["frames_per_second"] == 0.5
+    capped: Any = dispatch.analyze(str(path), "video", {"modality": "video", "max_video_fps": 30})
+    assert capped["video_metrics"]["frames_per_second"] == media.VIDEO_FPS  # never raised
+    faces: Any = dispatch.analyze(str(path), "video", {"modality": "video", "face_only": True})
+    found = faces["video_metrics"]
+    assert found["face_only"] is True
+    assert found["frames_analysed"] == found["faces_found"] >= 1  # faceless frames not scored
+
+
+def test_face_only_on_a_video_without_faces_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "flat.mp4"
+    flat = tmp_path / "flat.png"
+    Image.new("RGB", (320, 240), (90, 140, 60)).save(flat)
+    path.write_bytes(generate.photo_video(3.0, photo=flat, speech=None))
+    result: Any = dispatch.analyze(str(path), "video", {"model_types": "talking_head"})
+    assert result["video_metrics"] is None
+    assert result["reasons"] == ["face_only: no face was found in any analysed frame"]
+    nothing: Any = dispatch.analyze(str(path), "video", {"modality": "audio"})
+    assert nothing["reasons"] == ["modality audio: the video has no audio track"]
+
+
 @pytest.mark.parametrize("size", [(3000, 2), (2, 3000), (1, 1)])
 def test_extreme_shapes_are_scored_not_crashed(tmp_path: Path, size: tuple[int, int]) -> None:
     path = tmp_path / "odd.png"

@@ -49,7 +49,8 @@ def test_every_field_resemble_sdks_send_is_accepted() -> None:
     )  # fmt: skip
     assert (options.modality, options.face_only, options.max_video_fps) == ("video", True, 2.0)
     assert (options.pipeline, options.model_types) == ("general->facial", "talking_head")
-    assert options.use_ood_detector and options.wait_for_intelligence
+    assert options.use_ood_detector
+    assert options.wait_for_intelligence
     batch = parse_options([("face_only", "true"), ("infer_from_intelligence", "0")], BATCH_FIELDS)
     assert batch.face_only is True
 
