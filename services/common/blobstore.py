@@ -51,6 +51,7 @@ class BlobStore(Protocol):
     def read(self, key: str, *, chunk_size: int = CHUNK_SIZE) -> AsyncIterator[bytes]: ...
     async def delete(self, key: str) -> bool: ...
     async def exists(self, key: str) -> bool: ...
+    async def move(self, source: str, target: str) -> None: ...
 
 
 def check_key(key: str) -> str:
@@ -134,6 +135,20 @@ class FilesystemBlobStore:
 
     async def exists(self, key: str) -> bool:
         return await asyncio.to_thread(self.path(key).is_file)
+
+    async def move(self, source: str, target: str) -> None:
+        """Give `source`'s bytes the key `target` (atomic: a rename within the store)."""
+        destination = self.path(target)
+        origin = self.path(source)
+
+        def rename() -> None:
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.replace(origin, destination)
+            except FileNotFoundError as exc:
+                raise BlobNotFoundError(source) from exc
+
+        await asyncio.to_thread(rename)
 
 
 def _hash_and_write(f: BinaryIO, digest: Any, chunks: list[bytes]) -> None:

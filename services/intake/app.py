@@ -24,7 +24,9 @@ from services.intake.api.errors import EXCEPTION_HANDLERS
 from services.intake.api.headers import add_response_headers
 from services.intake.api.identities import IdentityController
 from services.intake.api.links import Links
+from services.intake.api.media_tokens import MediaTokens
 from services.intake.api.ratelimit import RateLimiter
+from services.intake.api.secure_uploads import SecureUploadController
 from services.intake.api.views import callback_renderer
 from services.intake.api.visualizations import VisualizationController
 from services.intake.saga import consumers
@@ -90,6 +92,7 @@ def build_app(settings: IntakeSettings) -> Litestar:
         batches=batches,
         identities=identities,
         links=links,
+        media_tokens=MediaTokens(signing_key, settings.media_token_seconds),
         progress=progress,
         limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),
         allowlist=urlguard.parse_allowlist(settings.callback_allowlist),
@@ -106,6 +109,7 @@ def build_app(settings: IntakeSettings) -> Litestar:
         CallbacksController,
         BatchController,
         DetectController,
+        SecureUploadController,
         IdentityController,
         VisualizationController,
     ]

@@ -35,3 +35,5 @@ class IntakeSettings(CommonSettings):
     # key per process, so links die with it (fine for one local process, not for a cluster).
     url_signing_key: str = ""
     visualization_link_seconds: float = Field(default=3600.0, gt=0)
+    # A POST /secure_uploads token is good for one /detect within this long (Resemble: 1 h).
+    media_token_seconds: float = Field(default=3600.0, gt=0)

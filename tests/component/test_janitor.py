@@ -1,15 +1,17 @@
-"""The janitor deletes staged uploads that no batch owns, and nothing else."""
+"""The janitor deletes staged uploads that no batch owns, expired secure uploads, nothing else."""
 
 from __future__ import annotations
 
 import os
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from contracts.ids import new_id
 from services.common.db import Pool, migrate
+from services.intake.store import secure_uploads
 from services.intake.store.schema import MIGRATIONS
 from services.intake.uploads import janitor
 
@@ -48,3 +50,39 @@ async def test_only_old_unowned_staging_directories_go(
     assert all(d.is_dir() for d in [*kept, other])
     assert not any(d.exists() for d in gone)
     assert await janitor.sweep(pool, tmp_path, grace_seconds=3600) == 0
+
+
+async def test_secure_uploads_go_when_expired_unused_or_never_recorded(
+    schema_pool: tuple[str, Pool], tmp_path: Path
+) -> None:
+    schema, pool = schema_pool
+    await migrate(pool, schema, MIGRATIONS)
+    team = new_id()
+    live, expired, claimed, unrecorded, fresh = (new_id() for _ in range(5))
+    for upload_id, expires_in in ((live, 3600), (expired, -60), (claimed, -60)):
+        stage(tmp_path, "secure", upload_id, 7200)
+        async with pool.acquire() as conn:
+            await secure_uploads.record(conn, team, secure_uploads.Upload(
+                upload_id, f"secure/{upload_id}/000", "a.wav", 5, "0" * 64,
+                datetime.now(UTC) + timedelta(seconds=expires_in),
+            ))  # fmt: skip
+    async with pool.acquire() as conn:  # claimed before it expired: its detect owns the file
+        await conn.execute(
+            "UPDATE secure_uploads SET used_at = now(), used_by = $2 WHERE upload_id = $1",
+            claimed, new_id(),
+        )  # fmt: skip
+    stage(tmp_path, "secure", unrecorded, 7200)
+    stage(tmp_path, "secure", fresh, 10)  # being recorded right now
+
+    assert await janitor.sweep_secure_uploads(pool, tmp_path, grace_seconds=3600) == 2
+    remaining = {d.name for d in (tmp_path / "secure").iterdir()}
+    assert remaining == {live, claimed, fresh}
+    async with pool.acquire() as conn:
+        rows = {r["upload_id"] for r in await conn.fetch("SELECT upload_id FROM secure_uploads")}
+        assert await secure_uploads.claim(conn, team, expired, new_id()) == "unknown"
+        assert await secure_uploads.claim(conn, team, claimed, new_id()) == "used"
+        assert await secure_uploads.claim(conn, new_id(), live, new_id()) == "unknown"
+        won = await secure_uploads.claim(conn, team, live, new_id())
+    assert rows == {live, claimed}
+    assert isinstance(won, secure_uploads.Upload)
+    assert won.blob_key == f"secure/{live}/000"

@@ -272,6 +272,60 @@ async def test_cancel_stops_unfinished_detects_and_refunds_them(
     assert final["cancelled"] is True
 
 
+async def test_secure_upload_then_detect_by_media_token(
+    client: Client, new_team: TeamFactory, blob_root: Path
+) -> None:
+    """Resemble's SDK flow: POST /v2/secure_uploads, then JSON {"media_token"} to /detect."""
+    _team_id, bearer = await new_team()
+    token_auth = {"Authorization": bearer["Authorization"].replace("Bearer ", "Token token=")}
+    uploaded = await client.post(
+        "/api/v2/secure_uploads", files={"file": ("call.wav", WAV)}, headers=token_auth
+    )
+    assert uploaded.status_code == 200, uploaded.text
+    body = uploaded.json()
+    assert body["success"] is True
+    media_token = body["token"]
+    assert body["item"]["media_token"] == media_token
+    assert body["item"]["size_bytes"] == len(WAV)
+    detect = await client.post(
+        "/api/v2/detect", json={"media_token": media_token, "use_ood_detector": True},
+        headers={**token_auth, "Prefer": "wait"},
+    )  # fmt: skip
+    assert detect.status_code == 200, detect.text
+    item = detect.json()["item"]
+    assert (item["status"], item["filename"], item["use_ood_detector"]) == (
+        "completed", "call.wav", True
+    )  # fmt: skip
+    assert not list((blob_root / "secure").glob("*/*"))  # the file moved to its detect
+    before = stored_files(blob_root)
+
+    again = await client.post("/api/v2/detect", json={"media_token": media_token}, headers=bearer)
+    assert f"already used by detect {item['uuid']}" in problem(again, 400)["detail"]
+    _, stranger = await new_team()
+    foreign = await client.post(
+        "/api/v2/detect", json={"media_token": media_token}, headers=stranger
+    )
+    assert "not valid for this team" in problem(foreign, 400)["errors"]["media_token"][0]
+    forged = media_token[:-1] + ("0" if media_token[-1] != "0" else "1")
+    assert problem(
+        await client.post("/api/v2/detect", json={"media_token": forged}, headers=bearer), 400
+    )["errors"]["media_token"]
+    both = await client.post(
+        "/api/v2/detect", json={"media_token": media_token, "url": "https://x.test/a.wav"},
+        headers=bearer,
+    )  # fmt: skip
+    assert set(problem(both, 400)["errors"]) == {"url", "media_token"}
+    bad = await client.post(
+        "/api/v2/secure_uploads", files={"file": ("notes.txt", b"hello")}, headers=bearer
+    )
+    assert "not an allowed" in problem(bad, 400)["detail"]
+    empty = await client.post(
+        "/api/v2/secure_uploads", files={"other": ("a.wav", WAV)}, headers=bearer
+    )
+    assert problem(empty, 400)["errors"]
+    assert stored_files(blob_root) == before  # refused requests leave nothing behind
+
+
 async def test_single_detect_with_prefer_wait(client: Client, new_team: TeamFactory) -> None:
     _, auth = await new_team()
     response = await client.post(

@@ -1,10 +1,13 @@
-"""Signed visualization links: valid until they expire, for their detect only, never a crash."""
+"""Signed links and media tokens: valid until they expire, for their detect or team only."""
 
 from __future__ import annotations
 
 from urllib.parse import parse_qs, urlparse
 
+import pytest
+
 from services.intake.api.links import Links
+from services.intake.api.media_tokens import MediaTokens
 
 LINKS = Links("http://v.test", b"k" * 32, ttl_seconds=60)
 
@@ -28,3 +31,25 @@ def test_a_link_works_for_its_detect_until_it_expires() -> None:
 def test_garbage_signatures_are_refused_not_raised() -> None:
     for signature in ("", "é" * 64, "\x00", "0" * 64):
         assert not LINKS.valid("d1", 2000, signature, now=1000.0)
+
+
+def test_a_media_token_is_for_its_team_until_it_expires() -> None:
+    tokens = MediaTokens(b"k" * 32, ttl_seconds=60)
+    upload = "0" * 31 + "1"
+    token, expires = tokens.issue("team-a", upload, now=1000.0)
+    assert expires == 1060
+    assert tokens.verify("team-a", token, now=1059.0) == upload
+    refusals = {
+        "has expired": (lambda: tokens.verify("team-a", token, now=1061.0)),
+        "not valid for this team": (lambda: tokens.verify("team-b", token, now=1000.0)),
+        "or was altered": (lambda: MediaTokens(b"x" * 32, 60).verify("team-a", token, 1000.0)),
+        "altered": (lambda: tokens.verify("team-a", token.replace(".1060.", ".9999."), 1000.0)),
+    }
+    for message, attempt in refusals.items():
+        with pytest.raises(ValueError, match=message):
+            attempt()
+    for garbage in ("", "abc", f"{upload}.x.y", f"{upload}.1060.", "a.b.c"):
+        with pytest.raises(ValueError, match="is not a media token"):
+            tokens.verify("team-a", garbage, now=1000.0)
+    with pytest.raises(ValueError, match="not valid"):  # a non-ASCII signature: refused, no crash
+        tokens.verify("team-a", f"{upload}.1060.é", now=1000.0)

@@ -7,6 +7,7 @@ from services.common.blobstore import FilesystemBlobStore
 from services.common.db import Pool
 from services.common.runtime import Runtime
 from services.intake.api.links import Links
+from services.intake.api.media_tokens import MediaTokens
 from services.intake.api.ratelimit import RateLimiter
 from services.intake.saga.commands import Batches
 from services.intake.saga.progress import Progress
@@ -27,6 +28,7 @@ class Intake:
         batches: Batches,
         identities: Identities,
         links: Links,
+        media_tokens: MediaTokens,
         progress: Progress,
         limiter: RateLimiter,
         allowlist: tuple[urlguard.Network, ...],
@@ -37,6 +39,7 @@ class Intake:
         self.batches = batches
         self.identities = identities
         self.links = links
+        self.media_tokens = media_tokens
         self.progress = progress
         self.limiter = limiter
         self.allowlist = allowlist

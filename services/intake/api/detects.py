@@ -38,9 +38,51 @@ from services.intake.api.wire import item
 from services.intake.domain.batch import Delete, DomainError
 from services.intake.errors import ApiError
 from services.intake.saga.submission import Answer, Candidate, probe_all
+from services.intake.store import secure_uploads
 from services.intake.store.batches import detect_key
 from services.intake.uploads.fetch import FetchError, fetch
 from services.intake.uploads.multipart import UploadLimits
+
+MEDIA_SOURCES = ("url", "media_token")
+
+
+async def _claim_upload(
+    intake: Intake, submission: Submission, token: str, batch_id: str, key: str
+) -> Candidate:
+    """The secure upload a media token names, now this detect's staged media at `key`."""
+    try:
+        upload_id = intake.media_tokens.verify(submission.team.team_id, token)
+    except ValueError as exc:
+        message = f"`media_token` {exc}"
+        raise ApiError(p.VALIDATION, message, errors={"media_token": [str(exc)]}) from exc
+    async with intake.pool.acquire() as conn:
+        claimed = await secure_uploads.claim(conn, submission.team.team_id, upload_id, batch_id)
+        used_by = await _detect_of(conn, upload_id) if claimed == "used" else None
+    if isinstance(claimed, str):
+        reason = {
+            "unknown": "names no upload of this team (or it expired and was deleted)",
+            "expired": "has expired; upload the file again",
+            "used": f"was already used by detect {used_by}; a media token is good for one detect",
+        }[claimed]
+        raise ApiError(p.VALIDATION, f"`media_token` {reason}", errors={"media_token": [reason]})
+    try:
+        await intake.blobs.move(claimed.blob_key, key)
+    except BlobNotFoundError as exc:
+        reason = "names an upload whose file is no longer stored; upload it again"
+        raise ApiError(
+            p.VALIDATION, f"`media_token` {reason}", errors={"media_token": [reason]}
+        ) from exc
+    submission.staged.keys.append(key)
+    return Candidate(claimed.filename, key, claimed.size_bytes, claimed.sha256)
+
+
+async def _detect_of(conn: Any, upload_id: str) -> str | None:
+    detect: str | None = await conn.fetchval(
+        "SELECT d.detect_id FROM secure_uploads u JOIN detects d ON d.batch_id = u.used_by"
+        " WHERE u.upload_id = $1",
+        upload_id,
+    )
+    return detect
 
 
 class DetectController(Controller):
@@ -49,7 +91,7 @@ class DetectController(Controller):
 
     @post(
         "/",
-        summary="Analyse one file (multipart `file`) or one URL (JSON `url`)",
+        summary="Analyse one file (multipart `file`), URL (JSON `url`) or upload (`media_token`)",
         request_max_body_size=None,
         status_code=200,
     )
@@ -64,7 +106,7 @@ class DetectController(Controller):
         batch_id = new_id()
         try:
             if request.headers.get("content-type", "").lower().startswith("application/json"):
-                fields, candidate = await self._from_url(request, intake, submission, batch_id)
+                fields, candidate = await self._from_json(request, intake, submission, batch_id)
             else:
                 fields, candidate = await self._from_upload(request, intake, submission, batch_id)
             return await self._submit(submission, fields, candidate, batch_id, wait)
@@ -95,20 +137,26 @@ class DetectController(Controller):
         f = form.files[0]
         return list(form.fields), Candidate(f.filename, f.blob_key, f.size_bytes, f.sha256)
 
-    async def _from_url(
+    async def _from_json(
         self, request: Request[Any, Any, Any], intake: Intake, submission: Submission, batch_id: str
     ) -> tuple[list[tuple[str, JsonValue]], Candidate]:
+        """JSON: exactly one of `url` (we fetch it) and `media_token` (POST /secure_uploads)."""
         body = await read_json_body(request)
-        if not isinstance(body.get("url"), str):
-            raise ApiError(
-                p.VALIDATION, "JSON body needs a string `url`", errors={"url": ["required"]}
-            )
-        url = body.pop("url")
+        given = [name for name in MEDIA_SOURCES if name in body]
+        if len(given) != 1 or not isinstance(body[given[0]], str):
+            message = "send exactly one of `url` and `media_token` as a string"
+            raise ApiError(p.VALIDATION, message, errors={name: [message] for name in given or
+                                                           MEDIA_SOURCES})  # fmt: skip
+        source = body.pop(given[0])
         fields: list[tuple[str, JsonValue]] = list(body.items())
         parse_options(fields, SINGLE_FIELDS)  # reject bad options before fetching anything
         key = f"uploads/{batch_id}/000"
+        if given[0] == "media_token":
+            candidate = await _claim_upload(intake, submission, source, batch_id, key)
+            return [*fields, ("media_token", source)], candidate
         submission.staged.keys.append(key)
         s = intake.settings
+        url = source
         try:
             fetched = await fetch(
                 url,
@@ -133,7 +181,7 @@ class DetectController(Controller):
         wait: float | None,
     ) -> Response[Any]:
         intake = submission.intake
-        options = parse_options([kv for kv in fields if kv[0] != "url"], SINGLE_FIELDS)
+        options = parse_options([kv for kv in fields if kv[0] not in MEDIA_SOURCES], SINGLE_FIELDS)
         await check_callback(intake, options)
         specs = await probe_all([candidate], submission.prober, options)
         if (

@@ -190,4 +190,25 @@ MIGRATIONS = [
         ALTER TABLE voiceprint_answers ADD COLUMN error_code text;
         """,
     ),
+    Migration(
+        107,
+        "secure uploads (media tokens)",
+        """
+        -- POST /secure_uploads: a stored file waiting for the /detect that names its token.
+        -- Used once (used_at, used_by = the batch); its blob is deleted when it expires unused.
+        CREATE TABLE secure_uploads (
+            upload_id  text PRIMARY KEY,
+            team_id    text        NOT NULL,
+            blob_key   text        NOT NULL,
+            filename   text        NOT NULL,
+            size_bytes bigint      NOT NULL,
+            sha256     text        NOT NULL,
+            created_at timestamptz NOT NULL DEFAULT now(),
+            expires_at timestamptz NOT NULL,
+            used_at    timestamptz,
+            used_by    text
+        );
+        CREATE INDEX secure_uploads_expiry ON secure_uploads (expires_at) WHERE used_at IS NULL;
+        """,
+    ),
 ]

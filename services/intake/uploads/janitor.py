@@ -4,6 +4,8 @@ A request stages media under `uploads/<batch id>/` and `media/<batch id>/` befor
 BatchRequested; a crash (or a kill) in between leaves those blobs with no event that would ever
 delete them. Every `interval` the janitor removes such directories once nothing in them changed
 for `grace` (longer than any upload can take), unless the batch id is in the read model.
+Secure uploads (`secure/<upload id>/`) go when their token expired unused, or after `grace`
+when no row records them (the process died between storing the file and recording it).
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ from pathlib import Path
 
 from contracts.ids import ID_PATTERN
 from services.common.db import Pool
+from services.intake.store import secure_uploads
 
 log = logging.getLogger(__name__)
 STAGING = ("uploads", "media")
+SECURE = "secure"
 
 
 def _last_change(directory: Path) -> float:
@@ -28,10 +32,12 @@ def _last_change(directory: Path) -> float:
     return max(times)
 
 
-def _stale_dirs(root: Path, grace_seconds: float) -> dict[str, list[Path]]:
+def _stale_dirs(
+    root: Path, grace_seconds: float, areas: tuple[str, ...] = STAGING
+) -> dict[str, list[Path]]:
     cutoff = time.time() - grace_seconds
     stale: dict[str, list[Path]] = {}
-    for area in STAGING:
+    for area in areas:
         if not (root / area).is_dir():
             continue
         for directory in (root / area).iterdir():
@@ -61,12 +67,29 @@ async def sweep(pool: Pool, root: Path, grace_seconds: float) -> int:
     return len({d.name for d in orphans})
 
 
+async def sweep_secure_uploads(pool: Pool, root: Path, grace_seconds: float) -> int:
+    """Delete expired, unused secure uploads and unrecorded ones; returns how many went."""
+    async with pool.acquire() as conn:
+        expired = await secure_uploads.expired(conn)
+    directories = {(root / key).parent for key in expired}
+    stale = await asyncio.to_thread(_stale_dirs, root, grace_seconds, (SECURE,))
+    if stale:
+        async with pool.acquire() as conn:
+            recorded = await secure_uploads.known(conn, list(stale))
+        directories |= {d for upload_id, dirs in stale.items() if upload_id not in recorded
+                        for d in dirs}  # fmt: skip
+    for directory in directories:
+        await asyncio.to_thread(shutil.rmtree, directory, True)
+    return len(directories)
+
+
 async def run(
     pool: Pool, root: Path, stopping: asyncio.Event, *, interval: float, grace_seconds: float
 ) -> None:
     while not stopping.is_set():
         try:
             await sweep(pool, root, grace_seconds)
+            await sweep_secure_uploads(pool, root, grace_seconds)
         except Exception:
             log.exception("janitor sweep failed; trying again later")
         with contextlib.suppress(TimeoutError):
