@@ -27,6 +27,7 @@ from services.intake.api.links import Links
 from services.intake.api.media_tokens import MediaTokens
 from services.intake.api.ratelimit import RateLimiter
 from services.intake.api.secure_uploads import SecureUploadController
+from services.intake.api.tracings import TracingController
 from services.intake.api.views import callback_renderer
 from services.intake.api.visualizations import VisualizationController
 from services.intake.saga import consumers
@@ -110,6 +111,7 @@ def build_app(settings: IntakeSettings) -> Litestar:
         BatchController,
         DetectController,
         SecureUploadController,
+        TracingController,
         IdentityController,
         VisualizationController,
     ]

@@ -82,6 +82,19 @@ async def test_missing_malformed_and_unknown_tokens(client: AsyncTestClient[Any]
         assert refused.json()["type"] == "/problems/forbidden"
 
 
+async def test_get_account_names_the_team_and_the_token(
+    client: AsyncTestClient[Any], team_token: tuple[str, str]
+) -> None:
+    team, token = team_token
+    response = await client.get("/api/v2/account", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200, response.text
+    account = response.json()["item"]
+    assert account["team"] == {"uuid": team, "name": "account-test"}
+    assert account["teams"] == 1
+    assert account["token"]["uuid"]
+    assert "email" not in account  # a team has no email; absent rather than invented
+
+
 async def test_every_accepted_spelling_of_the_token_authenticates(
     client: AsyncTestClient[Any], team_token: tuple[str, str]
 ) -> None:

@@ -129,6 +129,16 @@ async def test_a_mixed_batch_gets_model_results(
     )
     assert real["audio_source_tracing"] is None  # traced only when judged fake
     assert real["model"]["name"] == "verity-audio-lr"
+    # Resemble's GET /audio_source_tracings: one report per traced audio, named by its detect
+    reports = (await client.get("/api/v2/audio_source_tracings?page=1", headers=auth)).json()
+    by_detect = {r["detect_uuid"]: r["results"] for r in reports["items"]}
+    assert by_detect[fake["uuid"]]["label"] == fake["audio_source_tracing"]["label"]
+    assert by_detect[real["uuid"]] == {"label": "real", "error_message": None}
+    assert items["astronaut.jpg"]["uuid"] not in by_detect  # no audio, nothing to trace
+    one = await client.get(f"/api/v2/audio_source_tracings/{fake['uuid']}", headers=auth)
+    assert one.json()["item"]["results"]["label"] == fake["audio_source_tracing"]["label"]
+    hidden = await client.get(f"/api/v2/audio_source_tracings/{fake['uuid']}", headers=OTHER_TEAM)
+    assert hidden.status_code == 404
 
     photo = items["astronaut.jpg"]["image_metrics"]
     assert photo["type"] == "ImageAnalysis"

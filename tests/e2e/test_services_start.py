@@ -112,7 +112,9 @@ async def test_admin_cli_issues_a_token_that_resolves_to_its_team(infra: Infra) 
     pool = await create_pool(infra.database_url, "intake", max_size=1)
     try:
         async with pool.acquire() as conn:
-            assert await tokens.team_for_token(conn, values["token"]) == values["team_id"]
+            found = await tokens.team_for_token(conn, values["token"])
+            assert found is not None
+            assert found[0] == values["team_id"]
             stored = await conn.fetchval(
                 "SELECT token_hash FROM api_tokens WHERE team_id = $1", values["team_id"]
             )
@@ -121,6 +123,7 @@ async def test_admin_cli_issues_a_token_that_resolves_to_its_team(infra: Infra) 
             token_id = await conn.fetchval(
                 "SELECT id FROM api_tokens WHERE team_id = $1", values["team_id"]
             )
+            assert found[1] == token_id
             assert await tokens.revoke_token(conn, token_id) is True
             assert await tokens.team_for_token(conn, values["token"]) is None
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -39,7 +40,7 @@ def test_a_media_token_is_for_its_team_until_it_expires() -> None:
     token, expires = tokens.issue("team-a", upload, now=1000.0)
     assert expires == 1060
     assert tokens.verify("team-a", token, now=1059.0) == upload
-    refusals = {
+    refusals: dict[str, Callable[[], str]] = {
         "has expired": (lambda: tokens.verify("team-a", token, now=1061.0)),
         "not valid for this team": (lambda: tokens.verify("team-b", token, now=1000.0)),
         "or was altered": (lambda: MediaTokens(b"x" * 32, 60).verify("team-a", token, 1000.0)),

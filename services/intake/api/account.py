@@ -42,6 +42,25 @@ class AccountController(Controller):
     path = "/account"
     tags = ["account"]
 
+    @get("/", summary="Your account: the team and the token this request authenticated with")
+    async def account(self, team: NamedDependency[Team], pool: NamedDependency[Pool]) -> Any:
+        """Resemble's GET /account describes a person; Verity has teams and their tokens, so
+        `email`, `first_name` and `last_name` are absent (docs/api.md)."""
+        async with pool.acquire() as conn:
+            row = await conn.fetchrow(
+                "SELECT t.name, t.created_at, k.label, k.created_at AS token_created_at"
+                " FROM teams t JOIN api_tokens k ON k.team_id = t.id WHERE k.id = $1",
+                team.token_id,
+            )
+        assert row is not None, "an authenticated token has its row"
+        return item({
+            "created_at": timestamp(row["created_at"]),
+            "teams": 1,
+            "team": {"uuid": team.team_id, "name": row["name"]},
+            "token": {"uuid": team.token_id, "label": row["label"],
+                      "created_at": timestamp(row["token_created_at"])},
+        })  # fmt: skip
+
     @get("/wallet", summary="Balance, reservations and recent ledger entries of your team")
     async def wallet(
         self,

@@ -26,6 +26,7 @@ from services.intake.store import tokens
 @dataclass(frozen=True)
 class Team:
     team_id: str
+    token_id: str  # who in the team: feedback is per token, as Resemble's is per user
 
 
 def token_from_header(header: str) -> str | None:
@@ -63,7 +64,7 @@ async def authenticate(
             headers={"Retry-After": retry_after_header(allowance.wait)},
         )
     async with pool.acquire() as conn:
-        team_id = await tokens.team_for_token(conn, token)
-    if team_id is None:
+        found = await tokens.team_for_token(conn, token)
+    if found is None:
         raise ApiError(p.FORBIDDEN, "this API token is unknown or revoked")
-    return Team(team_id)
+    return Team(*found)

@@ -197,6 +197,55 @@ async def detect_page(conn: Conn, team_id: str, page: int, page_size: int) -> Pa
     return Page([dict(r) for r in rows], total)
 
 
+# --- audio source tracings (Resemble's GET /audio_source_tracings): a view of the detects ------
+
+_TRACED = (
+    "team_id = $1 AND status = 'completed' AND (options->>'audio_source_tracing')::boolean"
+    " AND result->'metrics' IS NOT NULL"
+)
+
+
+async def tracing_page(conn: Conn, team_id: str, page: int, page_size: int) -> Page:
+    total = await conn.fetchval(f"SELECT count(*) FROM detects WHERE {_TRACED}", team_id)
+    rows = await conn.fetch(
+        f"SELECT * FROM detects WHERE {_TRACED}"
+        " ORDER BY created_at DESC, position DESC, detect_id LIMIT $2 OFFSET $3",
+        team_id, page_size, (page - 1) * page_size,
+    )  # fmt: skip
+    return Page([dict(r) for r in rows], total)
+
+
+async def tracing_row(conn: Conn, team_id: str, tracing_id: str) -> Row | None:
+    return _row(
+        await conn.fetchrow(
+            f"SELECT * FROM detects WHERE {_TRACED} AND detect_id = $2", team_id, tracing_id
+        )
+    )
+
+
+def tracing_item(row: Row) -> dict[str, JsonValue]:
+    """A tracing report is named by its detect's uuid. Resemble's `results.label` is the
+    synthesizer family of a fake, `real` for a voice judged real; tracing runs only on fakes."""
+    result: Mapping[str, Any] = row["result"] or {}
+    traced = result.get("audio_source_tracing")
+    verdict = (result.get("metrics") or {}).get("label")
+    if isinstance(traced, dict) and traced.get("label"):
+        results: dict[str, JsonValue] = dict(traced)
+    elif isinstance(traced, dict):
+        results = {**traced, "label": "unknown"}
+    elif verdict == "real":
+        results = {"label": "real", "error_message": None}
+    else:
+        reason = "the audio got no verdict, so nothing was traced"
+        results = {"label": "inconclusive", "error_message": reason}
+    return {
+        "uuid": row["detect_id"],
+        "detect_uuid": row["detect_id"],
+        "results": results,
+        "created_at": timestamp(row["updated_at"]),
+    }
+
+
 def callback_renderer(links: Links) -> PayloadRenderer:
     """What the notifier POSTs when a batch ends: the batch item, or a single detect's item."""
 

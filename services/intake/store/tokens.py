@@ -53,10 +53,10 @@ async def revoke_token(conn: Conn, token_id: str) -> bool:
     return bool(status == "UPDATE 1")
 
 
-async def team_for_token(conn: Conn, token: str) -> str | None:
-    """The team a live token belongs to; None for unknown or revoked tokens."""
-    team_id: str | None = await conn.fetchval(
-        "SELECT team_id FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
+async def team_for_token(conn: Conn, token: str) -> tuple[str, str] | None:
+    """(team id, token id) of a live token; None for unknown or revoked tokens."""
+    row = await conn.fetchrow(
+        "SELECT team_id, id FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
         hash_token(token),
     )
-    return team_id
+    return None if row is None else (row["team_id"], row["id"])
