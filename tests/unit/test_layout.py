@@ -93,6 +93,7 @@ INWARD = {
         "services.intake.saga",
         "services.intake.app",
         "services.intake.admin",
+        "services.intake.uploads.janitor",  # which staged and secure uploads are still owned
     ],
 }
 
