@@ -265,6 +265,41 @@ class VoiceprintFailed(Event):
 CallbackOutcome = Literal["delivered", "retrying", "abandoned"]
 
 
+MAX_QUESTION = 2000
+
+
+class DetectQuestionAsked(Event):
+    """Intake asks the detector's LLM a question about one completed detect (Resemble's
+    POST /detects/{uuid}/intelligence). It carries the detect's result as intake has it, so
+    the detector needs no read model; `correlation_id` is the question id."""
+
+    event_type: Literal["DetectQuestionAsked"] = "DetectQuestionAsked"
+    question_id: Id
+    detect_id: Id
+    query: str = Field(min_length=1, max_length=MAX_QUESTION)
+    result: dict[str, JsonValue]
+
+
+class DetectQuestionAnswered(Event):
+    """The operator's LLM answered, from the result's numbers only (never the media)."""
+
+    event_type: Literal["DetectQuestionAnswered"] = "DetectQuestionAnswered"
+    question_id: Id
+    detect_id: Id
+    answer: str
+    model: str
+
+
+class DetectQuestionFailed(Event):
+    """No answer: no LLM is configured, or it did not answer usefully (shown as is)."""
+
+    event_type: Literal["DetectQuestionFailed"] = "DetectQuestionFailed"
+    question_id: Id
+    detect_id: Id
+    error_code: str
+    error_message: str
+
+
 class CallbackAttempted(Event):
     """The notifier tried a callback once. `webhook_id` is the same on every attempt."""
 
@@ -292,7 +327,10 @@ AnyEvent = Annotated[
     | CallbackAttempted
     | VoiceprintRequested
     | VoiceprintComputed
-    | VoiceprintFailed,
+    | VoiceprintFailed
+    | DetectQuestionAsked
+    | DetectQuestionAnswered
+    | DetectQuestionFailed,
     Field(discriminator="event_type"),
 ]
 
@@ -310,6 +348,9 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     VoiceprintRequested,
     VoiceprintComputed,
     VoiceprintFailed,
+    DetectQuestionAsked,
+    DetectQuestionAnswered,
+    DetectQuestionFailed,
 )
 
 _ANY_EVENT: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)

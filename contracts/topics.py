@@ -20,6 +20,7 @@ DETECT_RESULTS = "verity.detect-results.v1"
 LEDGER = "verity.ledger.v1"
 CALLBACKS = "verity.callbacks.v1"
 VOICEPRINTS = "verity.voiceprints.v1"
+QUESTIONS = "verity.questions.v1"
 
 ALL_TOPICS: tuple[str, ...] = (
     BATCHES,
@@ -29,6 +30,7 @@ ALL_TOPICS: tuple[str, ...] = (
     LEDGER,
     CALLBACKS,
     VOICEPRINTS,
+    QUESTIONS,
 )
 
 
@@ -95,6 +97,20 @@ ROUTES: dict[type[ev.Event], Route] = {
             ev.VoiceprintComputed, VOICEPRINTS, _by_request, "request id", "detector", ("intake",)
         ),
         Route(ev.VoiceprintFailed, VOICEPRINTS, _by_request, "request id", "detector", ("intake",)),
+        Route(
+            ev.DetectQuestionAsked, QUESTIONS, _by_request, "question id", "intake", ("detector",)
+        ),
+        Route(
+            ev.DetectQuestionAnswered,
+            QUESTIONS,
+            _by_request,
+            "question id",
+            "detector",
+            ("intake",),
+        ),
+        Route(
+            ev.DetectQuestionFailed, QUESTIONS, _by_request, "question id", "detector", ("intake",)
+        ),
     )
 }
 

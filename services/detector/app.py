@@ -19,7 +19,7 @@ def build_runtime(settings: DetectorSettings) -> Runtime:
     def wire(rt: Runtime) -> None:
         consumers.register(rt.broker, rt.pool, blobs, workers, settings.analysis_timeout_seconds)
 
-    groups = (consumers.GROUP, consumers.VOICEPRINT_GROUP)
+    groups = (consumers.GROUP, consumers.VOICEPRINT_GROUP, consumers.QUESTION_GROUP)
     return Runtime("detector", settings, consumer_groups=groups, wire=wire)
 
 

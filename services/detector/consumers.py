@@ -1,5 +1,8 @@
 """The detector's Kafka edge: DetectRequested in, DetectCompleted or DetectFailed out.
 
+(And likewise VoiceprintRequested -> VoiceprintComputed / Failed, and DetectQuestionAsked ->
+DetectQuestionAnswered / Failed, each in a group of its own.)
+
 Exactly one result per detect, however often a request is delivered: the result is appended
 to the detector's event store as version 1 of the detect's stream, in the transaction that
 queues it in the outbox. A second worker (a redelivery after a crash, a rebalance) loses that
@@ -11,25 +14,34 @@ the consumer's heartbeats going; a per-file timeout bounds it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from typing import Any
 
 from contracts import events as ev
-from contracts.topics import DETECT_REQUESTS, VOICEPRINTS
+from contracts.topics import DETECT_REQUESTS, QUESTIONS, VOICEPRINTS
 from services.common import outbox
 from services.common.blobstore import FilesystemBlobStore
 from services.common.consumer import Handler, RetryPolicy, subscribe
 from services.common.db import Pool
 from services.common.eventstore import ConcurrencyError, EventStore
-from services.detector.analysis import dispatch, voiceprints
+from services.detector.analysis import dispatch, llm, voiceprints
 from services.detector.errors import AnalysisError
 from services.detector.worker import IsolatedWorker
 
 log = logging.getLogger(__name__)
 GROUP = "detector"
 VOICEPRINT_GROUP = "detector-voiceprints"
-Result = ev.DetectCompleted | ev.DetectFailed | ev.VoiceprintComputed | ev.VoiceprintFailed
+QUESTION_GROUP = "detector-questions"
+Result = (
+    ev.DetectCompleted
+    | ev.DetectFailed
+    | ev.VoiceprintComputed
+    | ev.VoiceprintFailed
+    | ev.DetectQuestionAnswered
+    | ev.DetectQuestionFailed
+)
 
 
 def _decode(payload: Mapping[str, Any]) -> Result:
@@ -51,6 +63,10 @@ def visualization_key(request: ev.DetectRequested) -> str:
 
 def voiceprint_stream_id(request_id: str) -> str:
     return f"voiceprint-{request_id}"
+
+
+def question_stream_id(question_id: str) -> str:
+    return f"question-{question_id}"
 
 
 def _failed(request: ev.DetectRequested, code: str, message: str) -> ev.DetectFailed:
@@ -132,6 +148,22 @@ async def voiceprint(
     return ev.VoiceprintComputed(**common, **found)
 
 
+async def answer(question: ev.DetectQuestionAsked) -> Result:
+    """The operator's LLM answers from the detect's result; an HTTP call, so no worker."""
+    common = {
+        "team_id": question.team_id,
+        "correlation_id": question.correlation_id,
+        "causation_id": question.event_id,
+        "question_id": question.question_id,
+        "detect_id": question.detect_id,
+    }
+    try:
+        text, model = await asyncio.to_thread(llm.answer, question.query, question.result)
+    except llm.LlmUnavailable as exc:
+        return ev.DetectQuestionFailed(**common, error_code=exc.code, error_message=exc.message)
+    return ev.DetectQuestionAnswered(**common, answer=text, model=model)
+
+
 def handler(
     pool: Pool, blobs: FilesystemBlobStore, worker: IsolatedWorker, timeout_seconds: float
 ) -> Handler:
@@ -140,15 +172,19 @@ def handler(
             stream = stream_id(event.detect_id)
         elif isinstance(event, ev.VoiceprintRequested):
             stream = voiceprint_stream_id(event.request_id)
+        elif isinstance(event, ev.DetectQuestionAsked):
+            stream = question_stream_id(event.question_id)
         else:
-            return  # e.g. the voiceprints intake reads back from the same topic
+            return  # e.g. the voiceprints and answers intake reads back from the same topics
         async with pool.acquire() as conn:
             if await conn.fetchval("SELECT 1 FROM events WHERE stream_id = $1", stream):
                 return  # answered before (a redelivery): do not analyse again
         if isinstance(event, ev.DetectRequested):
             result = await analyse(event, blobs, worker, timeout_seconds)
-        else:
+        elif isinstance(event, ev.VoiceprintRequested):
             result = await voiceprint(event, blobs, worker, timeout_seconds)
+        else:
+            result = await answer(event)
         async with pool.acquire() as conn, conn.transaction():
             try:
                 await RESULTS.append(conn, stream, 0, [result])
@@ -174,6 +210,7 @@ def register(
     for topic, group, worker in (
         (DETECT_REQUESTS, GROUP, detects),
         (VOICEPRINTS, VOICEPRINT_GROUP, voiceprints_worker),
+        (QUESTIONS, QUESTION_GROUP, voiceprints_worker),  # questions never use a worker
     ):
         subscribe(
             broker, (topic,), group, handler(pool, blobs, worker, timeout),

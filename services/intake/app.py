@@ -8,7 +8,7 @@ from litestar import Litestar, Router
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
-from contracts.topics import CALLBACKS, DETECT_RESULTS, LEDGER, VOICEPRINTS, WALLET
+from contracts.topics import CALLBACKS, DETECT_RESULTS, LEDGER, QUESTIONS, VOICEPRINTS, WALLET
 from services.common import urlguard
 from services.common.blobstore import FilesystemBlobStore
 from services.common.consumer import subscribe, with_inbox
@@ -21,10 +21,12 @@ from services.intake.api.batches import BatchController
 from services.intake.api.context import Intake
 from services.intake.api.detects import DetectController
 from services.intake.api.errors import EXCEPTION_HANDLERS
+from services.intake.api.feedback import FeedbackController
 from services.intake.api.headers import add_response_headers
 from services.intake.api.identities import IdentityController
 from services.intake.api.links import Links
 from services.intake.api.media_tokens import MediaTokens
+from services.intake.api.questions import QuestionController
 from services.intake.api.ratelimit import RateLimiter
 from services.intake.api.secure_uploads import SecureUploadController
 from services.intake.api.tracings import TracingController
@@ -45,6 +47,7 @@ GROUPS = (
     consumers.FUNDS_GROUP,
     consumers.RESULTS_GROUP,
     consumers.VOICEPRINTS_GROUP,
+    consumers.QUESTIONS_GROUP,
 )
 
 
@@ -63,6 +66,7 @@ def build_app(settings: IntakeSettings) -> Litestar:
             (WALLET, consumers.FUNDS_GROUP, consumers.on_funds(batches)),
             (DETECT_RESULTS, consumers.RESULTS_GROUP, consumers.on_result(batches)),
             (VOICEPRINTS, consumers.VOICEPRINTS_GROUP, consumers.on_voiceprint(identities)),
+            (QUESTIONS, consumers.QUESTIONS_GROUP, consumers.on_answer),
         ):
             subscribe(rt.broker, (topic,), group, with_inbox(rt.pool, group, effect))
 
@@ -109,9 +113,11 @@ def build_app(settings: IntakeSettings) -> Litestar:
         AccountController,
         CallbacksController,
         BatchController,
+        FeedbackController,
         DetectController,
         SecureUploadController,
         TracingController,
+        QuestionController,
         IdentityController,
         VisualizationController,
     ]

@@ -11,8 +11,11 @@ measures (espeak-ng: 2.4 % EER), not about invented numbers.
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import shutil
 import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -35,6 +38,7 @@ from services.intake.store.batches import ALL_PROJECTIONS, LOG
 from services.wallet.commands import execute
 from services.wallet.domain import Credit
 from tests.support import media
+from tests.support.chat_server import chat_server
 from tests.support.infra import Infra
 from tests.support.resemble_spec import checked
 from tests.support.services import service_process
@@ -42,6 +46,8 @@ from tests.support.services import service_process
 pytestmark = pytest.mark.infra
 OTHER_TEAM: dict[str, str] = {}  # a second team's credentials, set by the `system` fixture
 BLOB_ROOT: list[Path] = []  # the blob store's directory, set by the `system` fixture
+LLM_REQUESTS: list[list[dict[str, Any]]] = []  # what the stand-in LLM was sent
+LLM_REPLY = "The audio score is far above the threshold; check the caller's number."
 SENTENCE = "Please hold while I transfer your call to the next available agent."
 
 
@@ -66,24 +72,29 @@ async def system(
         "VERITY_BLOB_ROOT": str(blob_root),
         "VERITY_PUBLIC_URL": "http://verity.test",
     }
-    pool = await create_pool(infra.database_url, "intake", max_size=1)
-    async with pool.acquire() as conn:
-        team_id = await tokens.create_team(conn, "detection-test")
-        issued = await tokens.issue_token(conn, team_id)
-        other = await tokens.issue_token(conn, await tokens.create_team(conn, "another-team"))
-    await pool.close()
-    pool = await create_pool(infra.database_url, "wallet", max_size=1)
-    async with pool.acquire() as conn, conn.transaction():
-        await execute(conn, team_id, Credit(amount_micros=10_000_000, reason="test"))
-    await pool.close()
-    async with (
-        service_process("detector", env, logs / "detector.log"),
-        service_process("intake", env, logs / "intake.log") as intake,
-        httpx.AsyncClient(base_url=intake.url, timeout=120) as client,
-    ):
-        OTHER_TEAM.update({"Authorization": f"Bearer {other.token}"})
-        BLOB_ROOT.append(blob_root)
-        yield checked(client), {"Authorization": f"Bearer {issued.token}"}
+    with chat_server(LLM_REPLY) as (llm_url, asked):
+        detector_env = {**env, "VERITY_LLM_URL": llm_url, "VERITY_LLM_MODEL": "stand-in"}
+        async with (
+            service_process("detector", detector_env, logs / "detector.log"),
+            service_process("intake", env, logs / "intake.log") as intake,
+            httpx.AsyncClient(base_url=intake.url, timeout=120) as client,
+        ):
+            # after intake started: its migrations made the tables (this file may run alone)
+            pool = await create_pool(infra.database_url, "intake", max_size=1)
+            async with pool.acquire() as conn:
+                team_id = await tokens.create_team(conn, "detection-test")
+                issued = await tokens.issue_token(conn, team_id)
+                stranger = await tokens.create_team(conn, "another-team")
+                other = await tokens.issue_token(conn, stranger)
+            await pool.close()
+            pool = await create_pool(infra.database_url, "wallet", max_size=1)
+            async with pool.acquire() as conn, conn.transaction():
+                await execute(conn, team_id, Credit(amount_micros=10_000_000, reason="test"))
+            await pool.close()
+            OTHER_TEAM.update({"Authorization": f"Bearer {other.token}"})
+            BLOB_ROOT.append(blob_root)
+            LLM_REQUESTS.append(asked)
+            yield checked(client), {"Authorization": f"Bearer {issued.token}"}
 
 
 async def finished(client: httpx.AsyncClient, auth: dict[str, str], path: str) -> Any:
@@ -172,6 +183,96 @@ async def test_a_mixed_batch_gets_model_results(
         assert response.content.startswith(b"\x89PNG")
     tampered = links[0].removeprefix("http://verity.test")[:-4] + "0000"
     assert (await client.get(tampered)).status_code == 403
+
+
+async def test_a_question_about_a_detect_is_answered_from_its_result(
+    system: tuple[httpx.AsyncClient, dict[str, str]],
+) -> None:
+    """Resemble's /detects/{uuid}/intelligence, answered by the operator's LLM (a stand-in)."""
+    client, auth = system
+    response = await client.post(
+        "/api/v2/detect", headers={**auth, "Prefer": "wait"},
+        files={"file": ("take.wav", media.SPEECH.read_bytes(), "audio/wav")},
+    )  # fmt: skip
+    detect = response.json()["item"]
+    assert detect["status"] == "completed", detect
+    path = f"/api/v2/detects/{detect['uuid']}/intelligence"
+    asked = await client.post(path, json={"query": "Is this voice cloned?"}, headers=auth)
+    assert asked.status_code == 202, asked.text
+    question = asked.json()["item"]
+    assert (question["status"], question["answer"]) == ("processing", None)
+    answered = await finished(client, auth, f"{path}/{question['uuid']}")
+    assert (answered["status"], answered["answer"]) == ("completed", LLM_REPLY)
+    sent = json.loads(LLM_REQUESTS[0][-1]["messages"][1]["content"])
+    assert sent["question"] == "Is this voice cloned?"
+    assert sent["result"]["metrics"]["label"] == detect["metrics"]["label"]  # the numbers only
+    assert "voiceprint" not in sent["result"]
+
+    assert "query" in (await client.post(path, json={"query": " "}, headers=auth)).json()["errors"]
+    unknown = f"/api/v2/detects/{'0' * 32}/intelligence"
+    assert (await client.post(unknown, json={"query": "?"}, headers=auth)).status_code == 404
+    hidden = await client.get(f"{path}/{question['uuid']}", headers=OTHER_TEAM)
+    assert hidden.status_code == 404
+
+
+async def test_feedback_is_given_revised_listed_exported_and_retracted(
+    infra: Infra, system: tuple[httpx.AsyncClient, dict[str, str]]
+) -> None:
+    """Resemble's /detect/{uuid}/feedback: per token, with a snapshot of the verdict."""
+    client, auth = system
+    response = await client.post(
+        "/api/v2/detect", headers={**auth, "Prefer": "wait"},
+        files={"file": ("take.wav", media.SPEECH.read_bytes(), "audio/wav")},
+    )  # fmt: skip
+    detect = response.json()["item"]
+    path = f"/api/v2/detect/{detect['uuid']}/feedback"
+    assert (await client.get(path, headers=auth)).status_code == 404  # none given yet
+    given = await client.post(path, headers=auth, json={
+        "type": "should_be_ai_generated", "comment": "  a cloned voice  ", "source": "q" * 80,
+    })  # fmt: skip
+    assert given.status_code == 200, given.text
+    answer = given.json()["item"]
+    assert (answer["type"], answer["vote"], answer["comment"]) == (
+        "should_be_ai_generated", "down", "a cloned voice"
+    )  # fmt: skip
+    assert answer["verdict"] == "authentic"  # what the model said: real
+    assert answer["score"] == float(detect["metrics"]["aggregated_score"])
+    assert (answer["media_type"], answer["credit"], len(answer["source"])) == ("audio", 0, 64)
+    revised = (await client.post(path, headers=auth, json={"type": "correct"})).json()["item"]
+    assert (revised["vote"], revised["created_at"]) == ("up", answer["created_at"])
+    assert (await client.get(path, headers=auth)).json()["item"]["type"] == "correct"
+
+    # a teammate's token answers for itself; the team's list shows both
+    pool = await create_pool(infra.database_url, "intake", max_size=1)
+    async with pool.acquire() as conn:
+        team_id = await conn.fetchval("SELECT team_id FROM detects WHERE detect_id = $1",
+                                      detect["uuid"])  # fmt: skip
+        mate = {"Authorization": f"Bearer {(await tokens.issue_token(conn, team_id)).token}"}
+    await pool.close()
+    assert (await client.get(path, headers=mate)).status_code == 404
+    await client.post(path, headers=mate, json={"type": "skipped"})
+    listed = (await client.get("/api/v2/detect/feedback", headers=auth)).json()
+    assert sorted(i["type"] for i in listed["items"]) == ["correct", "skipped"]
+    exporting = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "services.intake.admin", "feedback", "export", "--team", team_id,
+        env={**os.environ, "VERITY_DATABASE_URL": infra.database_url},
+        stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    exported, _ = await exporting.communicate()
+    assert exporting.returncode == 0
+    rows = [json.loads(line) for line in exported.decode().splitlines()]
+    assert {r["type"] for r in rows} == {"correct", "skipped"}
+    assert all(r["metrics"]["metrics"]["label"] == "real" for r in rows)  # the snapshot
+    assert rows[0]["model"]["name"] == "verity-audio-lr"
+
+    bad = await client.post(path, headers=auth, json={"type": "maybe", "comment": "x" * 1001})
+    assert "type" in bad.json()["errors"]
+    assert (await client.delete(path, headers=auth)).json() == {"success": True}
+    assert (await client.get(path, headers=auth)).status_code == 404
+    assert (await client.delete(path, headers=auth)).status_code == 200  # idempotent
+    assert (
+        await client.post(path, headers=OTHER_TEAM, json={"type": "correct"})
+    ).status_code == 404
 
 
 async def test_a_corrupt_file_is_refused_by_name(
@@ -311,6 +412,8 @@ async def test_rebuilt_read_models_equal_the_live_ones(
     """Runs last: identities and detects (with their identity_matches) come back from the log."""
     query = {
         "identities": "SELECT * FROM identities ORDER BY identity_id",
+        "detect_questions": "SELECT * FROM detect_questions ORDER BY question_id",
+        "detect_feedback": "SELECT * FROM detect_feedback ORDER BY detect_id, token_id",
         "detects": "SELECT * FROM detects ORDER BY detect_id",
     }
     pool = await create_pool(infra.database_url, "intake", max_size=1)
@@ -323,6 +426,8 @@ async def test_rebuilt_read_models_equal_the_live_ones(
     finally:
         await pool.close()
     assert live["identities"]
+    assert live["detect_questions"]
+    assert live["detect_feedback"]
     assert rebuilt == live
 
 

@@ -1,16 +1,15 @@
-"""`use_llm`: unconfigured, failing and working OpenAI-compatible endpoints (a local server)."""
+"""`use_llm` and detect questions: unconfigured, failing and working endpoints (a local server)."""
 
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 import pytest
 
 from services.detector.analysis import llm
+from tests.support.chat_server import chat_server
 
 RESULT: dict[str, Any] = {
     "metrics": {"label": "fake", "aggregated_score": "0.91"},
@@ -22,29 +21,8 @@ RESULT: dict[str, Any] = {
 
 @pytest.fixture
 def endpoint() -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    seen: list[dict[str, Any]] = []
-
-    class Chat(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            seen.append({"path": self.path, "auth": self.headers.get("Authorization"), **body})
-            answer = {"choices": [{"message": {"role": "assistant", "content": " Likely TTS. "}}]}
-            data = json.dumps(answer).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Chat)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/v1", seen
-    finally:
-        server.shutdown()
+    with chat_server(" Likely TTS. ") as running:
+        yield running
 
 
 def test_unconfigured_is_reported_not_failed(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -79,3 +57,20 @@ def test_a_broken_endpoint_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
     answer = llm.commentary(RESULT)
     assert answer["available"] is False
     assert "did not answer" in str(answer["reason"])
+
+
+def test_a_question_is_answered_from_the_numbers_or_refused_with_the_reason(
+    monkeypatch: pytest.MonkeyPatch, endpoint: tuple[str, list[dict[str, Any]]]
+) -> None:
+    monkeypatch.delenv("VERITY_LLM_URL", raising=False)
+    with pytest.raises(llm.LlmUnavailable) as refused:
+        llm.answer("Why fake?", RESULT)
+    assert refused.value.code == "llm_unconfigured"
+    url, seen = endpoint
+    monkeypatch.setenv("VERITY_LLM_URL", url)
+    monkeypatch.setenv("VERITY_LLM_MODEL", "local-model")
+    assert llm.answer("Why fake?", RESULT) == ("Likely TTS.", "local-model")
+    sent = json.loads(seen[-1]["messages"][1]["content"])
+    assert sent["question"] == "Why fake?"
+    assert sent["result"]["metrics"] == RESULT["metrics"]
+    assert "voiceprint" not in sent["result"]

@@ -5,6 +5,7 @@
 | FundsReserved / FundsRejected | RecordFunds  | intake-saga     |
 | DetectCompleted / DetectFailed | RecordResult | intake-results  |
 | VoiceprintComputed / Failed  | RecordVoiceprint (identity) or an answer row (search) | ... |
+| DetectQuestionAnswered / Failed | RecordAnswer (question) | intake-questions |
 
 (... = intake-voiceprints.)
 
@@ -23,12 +24,15 @@ from services.common.db import Conn
 from services.intake.domain import matching
 from services.intake.domain.batch import RecordFunds, RecordResult
 from services.intake.domain.identity import RecordVoiceprint
+from services.intake.domain.question import RecordAnswer
 from services.intake.saga.commands import Batches
+from services.intake.store import questions
 from services.intake.store.identities import Identities, record_answer, saved_voiceprints
 
 FUNDS_GROUP = "intake-saga"
 RESULTS_GROUP = "intake-results"
 VOICEPRINTS_GROUP = "intake-voiceprints"
+QUESTIONS_GROUP = "intake-questions"
 DETECT_MATCHES = 5  # identity_matches on a detect: the nearest five saved identities
 
 
@@ -96,3 +100,9 @@ def on_voiceprint(identities: Identities) -> Effect:
             await record_answer(conn, event)
 
     return effect
+
+
+async def on_answer(conn: Conn, event: ev.Event) -> None:
+    """The detector's answer to a question (the questions topic also carries the questions)."""
+    if isinstance(event, ev.DetectQuestionAnswered | ev.DetectQuestionFailed):
+        await questions.execute(conn, event.question_id, RecordAnswer(answer=event))

@@ -27,12 +27,16 @@ from services.intake.domain.batch import (
     MediaDeleted,
     replay,
 )
+from services.intake.domain.feedback import FeedbackEvent
 from services.intake.domain.identity import IdentityEvent
-from services.intake.store import identities
+from services.intake.domain.question import QuestionEvent
+from services.intake.store import feedback, identities, questions
 
 PROGRESS_CHANNEL = "intake_progress"
 PROJECTION_TABLES = ("batches", "detects")
-IntakeEvent = BatchEvent | IdentityEvent
+IntakeEvent = BatchEvent | IdentityEvent | FeedbackEvent | QuestionEvent
+# every aggregate's events but the batch's, by type, with the projection that reads them
+_OTHERS = (identities, feedback, questions)
 
 # Renders the callback body of a batch that just ended, from the read model (api/views.py).
 PayloadRenderer = Callable[[Conn, ev.BatchTerminal], Awaitable[dict[str, JsonValue]]]
@@ -54,8 +58,10 @@ def _decode(payload: Mapping[str, Any]) -> BatchEvent:
 
 
 def _decode_any(payload: Mapping[str, Any]) -> IntakeEvent:
-    if payload.get("event_type") in identities.EVENT_TYPES:
-        return identities.decode(payload)
+    for kind in _OTHERS:
+        if payload.get("event_type") in kind.EVENT_TYPES:
+            decoded: IntakeEvent = kind.decode(payload)
+            return decoded
     return _decode(payload)
 
 
@@ -215,16 +221,19 @@ class BatchProjection:
 class IntakeProjection:
     """Every read model of intake, for `rebuild`: each event goes to the projection of its kind."""
 
-    tables: tuple[str, ...] = (*PROJECTION_TABLES, *identities.PROJECTION.tables)
+    tables: tuple[str, ...] = (
+        *PROJECTION_TABLES, *(t for kind in _OTHERS for t in kind.PROJECTION.tables)
+    )  # fmt: skip
 
     def __init__(self, batches: BatchProjection) -> None:
         self.batches = batches
 
     async def apply(self, conn: Conn, recorded: Recorded[IntakeEvent]) -> None:
-        if recorded.event.event_type in identities.EVENT_TYPES:
-            await identities.PROJECTION.apply(conn, recorded)  # type: ignore[arg-type]
-        else:
-            await self.batches.apply(conn, recorded)  # type: ignore[arg-type]
+        for kind in _OTHERS:
+            if recorded.event.event_type in kind.EVENT_TYPES:
+                await kind.PROJECTION.apply(conn, recorded)
+                return
+        await self.batches.apply(conn, recorded)  # type: ignore[arg-type]
 
 
 PROJECTION = BatchProjection()

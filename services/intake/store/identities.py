@@ -8,22 +8,19 @@ state: a query's voiceprint, kept until the waiting request has read it, then de
 
 from __future__ import annotations
 
-import asyncio
-import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from contracts import events as ev
-from services.common import outbox
 from services.common.blobstore import BlobStore
 from services.common.db import Conn
-from services.common.eventstore import ConcurrencyError, EventStore, Recorded
+from services.common.eventstore import EventStore, Recorded
 from services.intake.domain import identity as domain
 from services.intake.domain.matching import Saved
+from services.intake.store.streams import decide_and_record
 
 PROGRESS_CHANNEL = "intake_progress"  # the channel of store/batches.py and saga/progress.py
-MAX_ATTEMPTS = 20
 
 
 def identity_key(identity_id: str) -> str:
@@ -55,30 +52,15 @@ class Identities:
 
     async def execute(self, conn: Conn, identity_id: str, command: domain.Command) -> bool:
         """Decide and record `command` in `conn`'s transaction; False when it changed nothing."""
-        stream = domain.stream_id(identity_id)
-        for attempt in range(1, MAX_ATTEMPTS + 1):
-            records = await IDENTITY_EVENTS.load(conn, stream)
-            identity = domain.replay(identity_id, [r.event for r in records])
-            events = domain.decide(identity, command)
-            if not events:
-                return False
-            try:
-                async with conn.transaction():
-                    recorded = await IDENTITY_EVENTS.append(conn, stream, identity.version, events)
-                    for r in recorded:
-                        await PROJECTION.apply(conn, r)
-                    await outbox.enqueue(
-                        conn, [e for e in events if isinstance(e, ev.VoiceprintRequested)]
-                    )
-            except ConcurrencyError:
-                if attempt == MAX_ATTEMPTS:
-                    raise
-                await asyncio.sleep(random.uniform(0, 0.002 * attempt))
-                continue
-            if (sample := domain.sample_to_delete(identity, events)) is not None:
-                await self.blobs.delete(sample)
-            return True
-        raise AssertionError("unreachable")  # pragma: no cover
+        identity, events = await decide_and_record(
+            conn, IDENTITY_EVENTS, domain.stream_id(identity_id),
+            lambda recorded: domain.replay(identity_id, recorded),
+            lambda identity: domain.decide(identity, command),
+            PROJECTION.apply, published=(ev.VoiceprintRequested,),
+        )  # fmt: skip
+        if (sample := domain.sample_to_delete(identity, events)) is not None:
+            await self.blobs.delete(sample)
+        return bool(events)
 
 
 class IdentityProjection:

@@ -211,4 +211,49 @@ MIGRATIONS = [
         CREATE INDEX secure_uploads_expiry ON secure_uploads (expires_at) WHERE used_at IS NULL;
         """,
     ),
+    Migration(
+        108,
+        "feedback on detects",
+        """
+        -- Read model of the feedback streams (store/feedback.py); rebuilt with the others.
+        CREATE TABLE detect_feedback (
+            detect_id  text        NOT NULL,
+            token_id   text        NOT NULL,
+            team_id    text        NOT NULL,
+            type       text        NOT NULL,
+            vote       text        NOT NULL,
+            verdict    text,
+            score      double precision,
+            media_type text        NOT NULL,
+            metrics    jsonb       NOT NULL,
+            comment    text,
+            source     text        NOT NULL,
+            credit     integer     NOT NULL DEFAULT 0,
+            created_at timestamptz NOT NULL,
+            updated_at timestamptz NOT NULL,
+            PRIMARY KEY (detect_id, token_id)
+        );
+        CREATE INDEX detect_feedback_team ON detect_feedback (team_id, updated_at DESC);
+        """,
+    ),
+    Migration(
+        109,
+        "questions about detects",
+        """
+        -- Read model of the question streams (store/questions.py); rebuilt with the others.
+        CREATE TABLE detect_questions (
+            question_id   text PRIMARY KEY,
+            team_id       text        NOT NULL,
+            detect_id     text        NOT NULL,
+            query         text        NOT NULL,
+            status        text        NOT NULL,
+            answer        text,
+            model         text,
+            error_code    text,
+            error_message text,
+            created_at    timestamptz NOT NULL,
+            updated_at    timestamptz NOT NULL
+        );
+        """,
+    ),
 ]
