@@ -125,6 +125,9 @@ def build_app(settings: IntakeSettings) -> Litestar:
         [
             health_handler(runtime),
             Router("/api/v2", route_handlers=api),
+            # the same API where clients look for it: at / (API.md) and at /v2, where Resemble's
+            # SDKs end up when their base URL is the bare host (`<base>v2/detect`)
+            Router("/v2", route_handlers=api),
             Router("/", route_handlers=api),
         ],
         dependencies={

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
+from services.common.db import Pool, create_pool
 from services.common.runtime import Runtime
+from services.intake.store import tokens
 from services.wallet.app import build_runtime
+from services.wallet.commands import execute
+from services.wallet.domain import Credit
 from services.wallet.settings import WalletSettings
+from tests.support import analyzer
 from tests.support.infra import Infra
+
+DOLLAR = 1_000_000  # micros
+TeamFactory = Callable[..., Any]
 
 
 @pytest.fixture(scope="module")
@@ -23,3 +34,43 @@ async def wallet(infra: Infra) -> AsyncIterator[Runtime]:
         yield runtime
     finally:
         await runtime.stop()
+
+
+@pytest.fixture(scope="module")
+def blob_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("blobs")
+
+
+@pytest.fixture(scope="module")
+async def fake_detector(infra: Infra, blob_root: Path) -> AsyncIterator[analyzer.TestAnalyzer]:
+    async with analyzer.running(infra.kafka_bootstrap, blob_root) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+async def pools(infra: Infra, client: httpx.AsyncClient) -> AsyncIterator[dict[str, Pool]]:
+    """Intake's and the wallet's schemas; `client` is the module's intake (it has migrated)."""
+    intake = await create_pool(infra.database_url, "intake", max_size=2)
+    wallet = await create_pool(infra.database_url, "wallet", max_size=2)
+    try:
+        yield {"intake": intake, "wallet": wallet}
+    finally:
+        await intake.close()
+        await wallet.close()
+
+
+@pytest.fixture(scope="module")
+def new_team(pools: dict[str, Pool], fake_detector: analyzer.TestAnalyzer) -> TeamFactory:
+    """`await new_team()`: a credited team the fake detector answers, and its Bearer header."""
+
+    async def create(credit_micros: int = 10 * DOLLAR) -> tuple[str, dict[str, str]]:
+        async with pools["intake"].acquire() as conn:
+            team_id = await tokens.create_team(conn, "batch-test")
+            issued = await tokens.issue_token(conn, team_id)
+        if credit_micros:
+            async with pools["wallet"].acquire() as conn, conn.transaction():
+                await execute(conn, team_id, Credit(amount_micros=credit_micros, reason="test"))
+        fake_detector.teams.add(team_id)
+        return team_id, {"Authorization": f"Bearer {issued.token}"}
+
+    return create

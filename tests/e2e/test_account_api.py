@@ -104,6 +104,9 @@ async def test_every_accepted_spelling_of_the_token_authenticates(
                    f"Token {token}", f"bearer  {token} "):  # fmt: skip
         response = await client.get("/api/v2/account/wallet", headers={"Authorization": header})
         assert response.status_code == 200, header
+    for prefix in ("/v2", ""):  # where an SDK pointed at the bare host, or a person, looks
+        at = await client.get(f"{prefix}/account/wallet", headers={"Authorization": header})
+        assert at.status_code == 200, prefix
 
 
 async def test_wallet_and_usage_follow_the_wallet_service(

@@ -14,22 +14,21 @@ import math
 import re
 import time
 import zipfile
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from services.common.db import Pool, create_pool
+from services.common.db import Pool
 from services.common.projections import rebuild
 from services.common.runtime import Runtime
-from services.intake.store import tokens
 from services.intake.store.batches import ALL_PROJECTIONS, LOG
-from services.wallet.commands import execute
-from services.wallet.domain import Credit
+from tests.e2e.conftest import DOLLAR, TeamFactory
 from tests.support import analyzer, media
 from tests.support.infra import Infra
+from tests.support.media_server import media_server
 from tests.support.resemble_spec import checked
 from tests.support.services import service_process
 
@@ -37,18 +36,6 @@ pytestmark = pytest.mark.infra
 
 Client = httpx.AsyncClient
 WAV = media.wav_bytes(1.0)  # 1 s: priced at 1 billed second of audio = 1000 micros = 0.1 cent
-DOLLAR = 1_000_000
-
-
-@pytest.fixture(scope="module")
-def blob_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("blobs")
-
-
-@pytest.fixture(scope="module")
-async def fake_detector(infra: Infra, blob_root: Path) -> AsyncIterator[analyzer.TestAnalyzer]:
-    async with analyzer.running(infra.kafka_bootstrap, blob_root) as running:
-        yield running
 
 
 @pytest.fixture(scope="module")
@@ -73,35 +60,6 @@ async def client(
         httpx.AsyncClient(base_url=intake.url, timeout=120) as c,
     ):
         yield checked(c)
-
-
-@pytest.fixture(scope="module")
-async def pools(infra: Infra, client: Client) -> AsyncIterator[dict[str, Pool]]:
-    intake = await create_pool(infra.database_url, "intake", max_size=2)
-    wallet = await create_pool(infra.database_url, "wallet", max_size=2)
-    try:
-        yield {"intake": intake, "wallet": wallet}
-    finally:
-        await intake.close()
-        await wallet.close()
-
-
-TeamFactory = Callable[..., Any]
-
-
-@pytest.fixture(scope="module")
-def new_team(pools: dict[str, Pool], fake_detector: analyzer.TestAnalyzer) -> TeamFactory:
-    async def create(credit_micros: int = 10 * DOLLAR) -> tuple[str, dict[str, str]]:
-        async with pools["intake"].acquire() as conn:
-            team_id = await tokens.create_team(conn, "batch-test")
-            issued = await tokens.issue_token(conn, team_id)
-        if credit_micros:
-            async with pools["wallet"].acquire() as conn, conn.transaction():
-                await execute(conn, team_id, Credit(amount_micros=credit_micros, reason="test"))
-        fake_detector.teams.add(team_id)
-        return team_id, {"Authorization": f"Bearer {issued.token}"}
-
-    return create
 
 
 def wavs(n: int, prefix: str = "clip") -> list[tuple[str, tuple[str, bytes, str]]]:
@@ -653,28 +611,6 @@ async def test_every_response_names_its_request(client: Client, new_team: TeamFa
 
 
 # --- media by URL, and a wallet that does not answer ------------------------------------------
-
-
-@contextlib.asynccontextmanager
-async def media_server(path: str, body: bytes) -> AsyncIterator[str]:
-    """A loopback HTTP server that answers GET `path` with `body` (and 404 otherwise)."""
-
-    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        request = await reader.readuntil(b"\r\n\r\n")
-        found = request.split(b" ")[1].decode() == path
-        status, payload = ("200 OK", body) if found else ("404 Not Found", b"")
-        writer.write(
-            f"HTTP/1.1 {status}\r\nContent-Length: {len(payload)}\r\n"
-            "Content-Type: audio/wav\r\nConnection: close\r\n\r\n".encode()
-            + payload
-        )
-        await writer.drain()
-        writer.close()
-
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    async with server:
-        yield f"http://127.0.0.1:{port}"
 
 
 async def test_single_detect_from_a_url(client: Client, new_team: TeamFactory) -> None:
