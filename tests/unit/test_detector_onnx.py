@@ -61,7 +61,7 @@ def _signal(name: str) -> npt.NDArray[np.float32]:
 def test_committed_models_match_sha256sums() -> None:
     sums = read_sha256sums(DEFAULT_MODEL_DIR)
 
-    assert set(sums) == {"aasist.onnx", "campplus.onnx", "silero_vad.onnx"}
+    assert set(sums) == {"aasist.onnx", "campplus.onnx", "silero_vad.onnx", "perth_decoder.onnx"}
     for name, digest in sums.items():
         assert hashlib.sha256((DEFAULT_MODEL_DIR / name).read_bytes()).hexdigest() == digest
 

@@ -6,7 +6,8 @@ the file's visualization there; `use_llm` adds an operator's LLM commentary. The
 (services/detector/worker.py) runs it by name (FUNCTION) in its child process. Per modality:
 audio.py, image.py, video.py; the measured numbers are in services/detector/models/*.md.
 The visual analyzers are imported on first use, so a worker that only ever sees audio never
-loads OpenCV or the image model code.
+loads OpenCV or the image model code. `detect_watermark` adds Resemble's `watermark` child
+(analysis/watermark.py: Perth's audio watermark) after the deepfake analysis.
 """
 
 from __future__ import annotations
@@ -44,4 +45,8 @@ def analyze(
         report = result.get("intelligence")
         result["intelligence"] = {**(report if isinstance(report, dict) else {}),
                                   "llm": llm.commentary(result)}  # fmt: skip
+    if options.get("detect_watermark"):  # its own child; a failed one never fails the detect
+        from services.detector.analysis import watermark
+
+        result["watermark"] = watermark.analyze_watermark(Path(path), media_type, options)
     return result

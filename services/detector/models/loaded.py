@@ -1,7 +1,9 @@
 """The models an analyzer needs, loaded once per worker process, on first use.
 
 A file that is missing (not built, not fetched) makes the analyzer fail with `no_model`: the
-detect is refunded and its message says what is missing. No score is ever invented.
+detect is refunded and its message says what is missing. No score is ever invented. The one
+exception is the watermark decoder: a missing one fails only the detect's `watermark` child
+(analysis/watermark.py), never the detect.
 """
 
 from __future__ import annotations
@@ -68,3 +70,15 @@ def image_model() -> Any:
         return ImageDetector(LogisticHead.load(IMAGE_HEAD))
     except PackagedModelError as exc:
         raise AnalysisError("no_model", f"the image model is not installed ({exc})") from exc
+
+
+@functools.cache
+def watermark_decoder() -> Any:
+    """Perth's watermark decoder (models/watermark.md), or None when its ONNX file is missing.
+
+    The file's sha256 is checked on first use (onnx_models.ModelIntegrityError if it differs).
+    """
+    from services.detector.models.watermark import PerthDecoder
+
+    decoder = PerthDecoder()
+    return decoder if decoder.path.is_file() else None

@@ -58,7 +58,7 @@ def read_sha256sums(model_dir: Path) -> dict[str, str]:
     return sums
 
 
-class _OnnxModel:
+class OnnxModel:
     """One lazily created, integrity-checked InferenceSession."""
 
     filename: ClassVar[str]
@@ -121,7 +121,7 @@ class AasistResult(NamedTuple):
     """[N, 160] last hidden layer, for heads trained on our own data."""
 
 
-class Aasist(_OnnxModel):
+class Aasist(OnnxModel):
     """AASIST anti-spoofing (ASVspoof 2019 LA weights) over 64600-sample windows."""
 
     filename = "aasist.onnx"
@@ -147,7 +147,7 @@ class Aasist(_OnnxModel):
         return AasistResult(np.concatenate(margins), np.concatenate(embeddings))
 
 
-class CamPlusPlus(_OnnxModel):
+class CamPlusPlus(OnnxModel):
     """CAM++ speaker embeddings (3D-Speaker, zh/en 16 kHz 'common advanced', 192-d)."""
 
     filename = "campplus.onnx"
@@ -176,7 +176,7 @@ class CamPlusPlus(_OnnxModel):
         return vector / np.float32(norm)
 
 
-class SileroVad(_OnnxModel):
+class SileroVad(OnnxModel):
     """Silero VAD v6 (the package's `silero_vad.onnx`) at 16 kHz."""
 
     filename = "silero_vad.onnx"
