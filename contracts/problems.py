@@ -22,7 +22,7 @@ class ProblemType:
 
     @property
     def uri(self) -> str:
-        """Relative to the API base; served as documentation under /problems/."""
+        """A path at the server's root: GET it for a page about the problem (intake serves it)."""
         return f"/problems/{self.slug}"
 
 

@@ -60,7 +60,10 @@ def parse(url: str, what: str = "callback_url") -> tuple[SplitResult, str, int]:
     """Shape checks that need no network; `what` names the URL in messages."""
     if len(url) > 2048:
         raise RefusedUrlError(f"{what} is longer than 2048 characters")
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # e.g. an unclosed IPv6 bracket
+        raise RefusedUrlError(f"{what} is not a valid URL") from exc
     if parts.scheme not in ALLOWED_SCHEMES:
         raise RefusedUrlError(f"{what} must be an http or https URL")
     if parts.username or parts.password:
@@ -93,7 +96,7 @@ async def check(
     else:
         try:
             resolved = [ipaddress.ip_address(a.split("%")[0]) for a in await resolve(host, port)]
-        except OSError as exc:
+        except (OSError, UnicodeError) as exc:  # UnicodeError: a name IDNA cannot encode
             raise RefusedUrlError(f"{what} host {host!r} does not resolve") from exc
         if not resolved:
             raise RefusedUrlError(f"{what} host {host!r} does not resolve")

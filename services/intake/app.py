@@ -15,6 +15,7 @@ from services.common.consumer import subscribe, with_inbox
 from services.common.db import Pool
 from services.common.http import health_handler, tracing_plugin
 from services.common.runtime import Runtime
+from services.intake.api import openapi
 from services.intake.api.account import AccountController, CallbacksController
 from services.intake.api.auth import authenticate
 from services.intake.api.batches import BatchController
@@ -26,6 +27,7 @@ from services.intake.api.headers import add_response_headers
 from services.intake.api.identities import IdentityController
 from services.intake.api.links import Links
 from services.intake.api.media_tokens import MediaTokens
+from services.intake.api.problems import ProblemController
 from services.intake.api.questions import QuestionController
 from services.intake.api.ratelimit import RateLimiter
 from services.intake.api.secure_uploads import SecureUploadController
@@ -124,11 +126,13 @@ def build_app(settings: IntakeSettings) -> Litestar:
     return Litestar(
         [
             health_handler(runtime),
-            Router("/api/v2", route_handlers=api),
+            ProblemController,  # the pages each problem's `type` names, at the root
+            Router("/api/v2", route_handlers=api, security=openapi.SECURITY),
             # the same API where clients look for it: at / (API.md) and at /v2, where Resemble's
-            # SDKs end up when their base URL is the bare host (`<base>v2/detect`)
-            Router("/v2", route_handlers=api),
-            Router("/", route_handlers=api),
+            # SDKs end up when their base URL is the bare host (`<base>v2/detect`); the OpenAPI
+            # document lists each operation once, below /api/v2
+            Router("/v2", route_handlers=api, include_in_schema=False),
+            Router("/", route_handlers=api, include_in_schema=False),
         ],
         dependencies={
             "pool": Provide(provide_pool, sync_to_thread=False),
@@ -139,5 +143,13 @@ def build_app(settings: IntakeSettings) -> Litestar:
         before_send=[add_response_headers],
         lifespan=[runtime.lifespan],
         plugins=[tracing_plugin()],
-        openapi_config=OpenAPIConfig(title="Verity API", version="2", path="/docs"),
+        # the UI at /docs, the document at /docs/openapi.json (api/openapi.py fills it in)
+        openapi_config=OpenAPIConfig(
+            title="Verity API",
+            version="2",
+            path="/docs",
+            description=openapi.DESCRIPTION,
+            components=openapi.COMPONENTS,
+            tags=openapi.TAGS,
+        ),
     )

@@ -10,9 +10,10 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, Parameter
 
 from contracts import problems as p
-from contracts.ids import normalize_id
 from services.common.db import Pool
+from services.intake.api import openapi as doc
 from services.intake.api.auth import Team
+from services.intake.api.posting import canonical_id
 from services.intake.api.wire import cents, item, timestamp
 from services.intake.errors import ApiError
 from services.intake.store import deliveries, wallets
@@ -42,7 +43,13 @@ class AccountController(Controller):
     path = "/account"
     tags = ["account"]
 
-    @get("/", summary="Your account: the team and the token this request authenticated with")
+    @get(
+        "/",
+        summary="Your account: the team and the token this request authenticated with",
+        operation_id="account_getAccount",
+        responses=doc.answers({200: (doc.AccountResponse, "The team and the token")}),
+        operation_class=doc.DOCUMENTED,
+    )
     async def account(self, team: NamedDependency[Team], pool: NamedDependency[Pool]) -> Any:
         """Resemble's GET /account describes a person; Verity has teams and their tokens, so
         `email`, `first_name` and `last_name` are absent (docs/api.md)."""
@@ -61,7 +68,13 @@ class AccountController(Controller):
                       "created_at": timestamp(row["token_created_at"])},
         })  # fmt: skip
 
-    @get("/wallet", summary="Balance, reservations and recent ledger entries of your team")
+    @get(
+        "/wallet",
+        summary="Balance, reservations and recent ledger entries of your team [ours]",
+        operation_id="getAccountWallet",
+        responses=doc.answers({200: (doc.WalletResponse, "The wallet")}, errors=(400,)),
+        operation_class=doc.DOCUMENTED,
+    )
     async def wallet(
         self,
         team: NamedDependency[Team],
@@ -82,7 +95,13 @@ class AccountController(Controller):
             }
         )
 
-    @get("/billing_usage", summary="Media analysed and money charged between two dates (UTC)")
+    @get(
+        "/billing_usage",
+        summary="Media analysed and money charged between two dates (UTC)",
+        operation_id="account_getBillingUsage",
+        responses=doc.answers({200: (doc.BillingUsageResponse, "The usage")}, errors=(400,)),
+        operation_class=doc.DOCUMENTED,
+    )
     async def billing_usage(
         self,
         team: NamedDependency[Team],
@@ -125,11 +144,17 @@ class CallbacksController(Controller):
     path = "/detect/batch"
     tags = ["batches"]
 
-    @get("/{batch_uuid:str}/callbacks", summary="Delivery log of a batch's callback")
+    @get(
+        "/{batch_uuid:str}/callbacks",
+        summary="Delivery log of a batch's callback [ours]",
+        operation_id="listDetectBatchCallbacks",
+        responses=doc.answers({200: (doc.CallbackLogResponse, "The deliveries")}, errors=(404,)),
+        operation_class=doc.DOCUMENTED,
+    )
     async def callbacks(
         self, team: NamedDependency[Team], pool: NamedDependency[Pool], batch_uuid: FromPath[str]
     ) -> dict[str, Any]:
-        batch_id = str(normalize_id(batch_uuid))
+        batch_id = canonical_id(batch_uuid, "batch")  # a malformed id: 404 (NUL would be a 500)
         async with pool.acquire() as conn:
             rows = await deliveries.attempts(conn, team.team_id, batch_id)
         if not rows:  # unknown, another team's, or no callback attempted yet: all look alike

@@ -12,6 +12,7 @@ from litestar.params import FromPath, Parameter
 from contracts import problems as p
 from contracts.events import DetectOptions, FileSpec
 from contracts.ids import new_id
+from services.intake.api import openapi as doc
 from services.intake.api import views
 from services.intake.api.auth import Team
 from services.intake.api.context import Intake
@@ -49,6 +50,16 @@ class BatchController(Controller):
         summary="Upload 1-50 files (files[]) or one zip (file) for analysis",
         request_max_body_size=None,  # streamed, bounded by uploads/multipart.py (413 as it crosses)
         status_code=202,
+        operation_id="deepfakeDetection_createDetectBatch",
+        responses=doc.answers(
+            {202: (doc.BatchResponse, "Accepted: the batch, processing")},
+            errors=(400, 402, 413, 422, 503),
+        ),
+        operation_class=doc.operation(
+            doc.BATCH_UPLOAD,
+            headers=(doc.IDEMPOTENCY_KEY, doc.PREFER_REFUSED),
+            success_headers=("Location",),
+        ),
     )
     async def create(
         self,
@@ -126,7 +137,13 @@ class BatchController(Controller):
         response = Response(body, status_code=202, headers={"Location": location})
         return await submission.remember(response, body)
 
-    @get("/", summary="Your batches, newest first")
+    @get(
+        "/",
+        summary="Your batches, newest first [ours]",
+        operation_id="listDetectBatches",
+        responses=doc.answers({200: (doc.BatchList, "A page of batches")}, errors=(400,)),
+        operation_class=doc.DOCUMENTED,
+    )
     async def list_batches(
         self,
         team: NamedDependency[Team],
@@ -138,7 +155,13 @@ class BatchController(Controller):
             found = await views.batch_page(conn, team.team_id, page, page_size)
         return page_of(page, page_size, found.total, [views.batch_item(r) for r in found.rows])
 
-    @get("/{batch_uuid:str}", summary="A batch: status and counts, moving as its files finish")
+    @get(
+        "/{batch_uuid:str}",
+        summary="A batch: status and counts, moving as its files finish",
+        operation_id="deepfakeDetection_getDetectBatch",
+        responses=doc.answers({200: (doc.BatchResponse, "The batch")}, errors=(404,)),
+        operation_class=doc.DOCUMENTED,
+    )
     async def get_batch(
         self,
         team: NamedDependency[Team],
@@ -152,7 +175,14 @@ class BatchController(Controller):
             raise ApiError(p.NOT_FOUND, f"no batch {batch_uuid}")
         return item(views.batch_item(row))
 
-    @post("/{batch_uuid:str}/cancel", status_code=200, summary="Stop unfinished files, refund them")
+    @post(
+        "/{batch_uuid:str}/cancel",
+        status_code=200,
+        summary="Stop unfinished files, refund them [ours]",
+        operation_id="cancelDetectBatch",
+        responses=doc.answers({200: (doc.BatchResponse, "The cancelled batch")}, errors=(404, 409)),
+        operation_class=doc.DOCUMENTED,
+    )
     async def cancel(
         self,
         team: NamedDependency[Team],

@@ -16,6 +16,7 @@ from contracts import problems as p
 from contracts.events import DetectOptions, FileSpec
 from contracts.ids import new_id
 from services.common.blobstore import BlobNotFoundError
+from services.intake.api import openapi as doc
 from services.intake.api import views
 from services.intake.api.auth import Team
 from services.intake.api.batches import PageNumber, PageSize
@@ -94,6 +95,14 @@ class DetectController(Controller):
         summary="Analyse one file (multipart `file`), URL (JSON `url`) or upload (`media_token`)",
         request_max_body_size=None,
         status_code=200,
+        operation_id="deepfakeDetection_createDetection",
+        responses=doc.answers(
+            {200: (doc.DetectResponse, "The detect: processing, or terminal with Prefer: wait")},
+            errors=(400, 402, 403, 413, 422, 503),
+        ),
+        operation_class=doc.operation(
+            doc.DETECT_UPLOAD, headers=(doc.IDEMPOTENCY_KEY, doc.PREFER_WAIT)
+        ),
     )
     async def create(
         self,
@@ -220,7 +229,13 @@ class DetectController(Controller):
         body = item(views.detect_item(row, intake.links))
         return await submission.remember(Response(body, status_code=200), body)
 
-    @get("/", summary="Your detects, newest first")
+    @get(
+        "/",
+        summary="Your detects, newest first",
+        operation_id="deepfakeDetection_listDetections",
+        responses=doc.answers({200: (doc.DetectList, "A page of detects")}, errors=(400,)),
+        operation_class=doc.DOCUMENTED,
+    )
     async def list_detects(
         self,
         team: NamedDependency[Team],
@@ -233,7 +248,13 @@ class DetectController(Controller):
         items = [views.detect_item(r, intake.links) for r in found.rows]
         return page_of(page, page_size, found.total, items)
 
-    @get("/{detect_uuid:str}", summary="A detect and its result")
+    @get(
+        "/{detect_uuid:str}",
+        summary="A detect and its result",
+        operation_id="deepfakeDetection_getDetection",
+        responses=doc.answers({200: (doc.DetectResponse, "The detect")}, errors=(404,)),
+        operation_class=doc.DOCUMENTED,
+    )
     async def get_detect(
         self,
         team: NamedDependency[Team],
@@ -247,7 +268,16 @@ class DetectController(Controller):
             raise ApiError(p.NOT_FOUND, f"no detect {detect_uuid}")
         return item(views.detect_item(row, intake.links))
 
-    @get("/{detect_uuid:str}/media", summary="The analysed media, while it is retained")
+    @get(
+        "/{detect_uuid:str}/media",
+        summary="The analysed media, while it is retained [ours]",
+        operation_id="getDetectionMedia",
+        media_type="application/octet-stream",
+        content_media_type="application/octet-stream",
+        response_description="The file's bytes, as uploaded",
+        responses=doc.answers({}, errors=(404,)),
+        operation_class=doc.operation(success_headers=("Content-Disposition",)),
+    )
     async def media(
         self,
         team: NamedDependency[Team],
@@ -265,7 +295,14 @@ class DetectController(Controller):
             headers={"Content-Disposition": f'attachment; filename="{row["filename"]}"'},
         )
 
-    @delete("/{detect_uuid:str}", status_code=200, summary="Delete a finished detect and its media")
+    @delete(
+        "/{detect_uuid:str}",
+        status_code=200,
+        summary="Delete a finished detect and its media",
+        operation_id="deepfakeDetection_deleteDetection",
+        responses=doc.answers({200: (doc.DeleteResponse, "Deleted")}, errors=(404, 409)),
+        operation_class=doc.DOCUMENTED,
+    )
     async def delete_detect(
         self,
         team: NamedDependency[Team],

@@ -16,6 +16,7 @@ from litestar.params import FromPath
 from pydantic import JsonValue
 
 from contracts import problems as p
+from services.intake.api import openapi as doc
 from services.intake.api import views
 from services.intake.api.auth import Team
 from services.intake.api.batches import PageNumber, PageSize
@@ -71,7 +72,13 @@ class FeedbackController(Controller):
     path = "/detect"
     tags = ["detects"]
 
-    @get("/feedback", summary="Your team's feedback on detects, newest first [ours]")
+    @get(
+        "/feedback",
+        summary="Your team's feedback on detects, newest first [ours]",
+        operation_id="listDetectFeedback",
+        responses=doc.answers({200: (doc.FeedbackList, "A page of feedback")}, errors=(400,)),
+        operation_class=doc.DOCUMENTED,
+    )
     async def list_feedback(
         self,
         team: NamedDependency[Team],
@@ -83,7 +90,13 @@ class FeedbackController(Controller):
             rows, total = await store.page(conn, team.team_id, page, page_size)
         return page_of(page, page_size, total, [feedback_item(r) for r in rows])
 
-    @get("/{detect_uuid:str}/feedback", summary="This token's feedback on a detect")
+    @get(
+        "/{detect_uuid:str}/feedback",
+        summary="This token's feedback on a detect",
+        operation_id="deepfakeDetection_getDetectFeedback",
+        responses=doc.answers({200: (doc.FeedbackResponse, "This token's answer")}, errors=(404,)),
+        operation_class=doc.DOCUMENTED,
+    )
     async def get_feedback(
         self, team: NamedDependency[Team], intake: NamedDependency[Intake],
         detect_uuid: FromPath[str],
@@ -95,7 +108,16 @@ class FeedbackController(Controller):
             raise ApiError(p.NOT_FOUND, f"this token gave no feedback on detect {detect_uuid}")
         return item(feedback_item(row))
 
-    @post("/{detect_uuid:str}/feedback", status_code=200, summary="Say whether a verdict was right")
+    @post(
+        "/{detect_uuid:str}/feedback",
+        status_code=200,
+        summary="Say whether a verdict was right",
+        operation_id="deepfakeDetection_createDetectFeedback",
+        responses=doc.answers(
+            {200: (doc.FeedbackResponse, "The saved answer")}, errors=(400, 404, 413)
+        ),
+        operation_class=doc.operation(doc.FEEDBACK),
+    )
     async def give_feedback(
         self, request: Request[Any, Any, Any], team: NamedDependency[Team],
         intake: NamedDependency[Intake], detect_uuid: FromPath[str],
@@ -112,7 +134,14 @@ class FeedbackController(Controller):
             saved = await store.mine(conn, team.team_id, detect_id, team.token_id)
         return item(feedback_item(saved))
 
-    @delete("/{detect_uuid:str}/feedback", status_code=200, summary="Retract your feedback")
+    @delete(
+        "/{detect_uuid:str}/feedback",
+        status_code=200,
+        summary="Retract your feedback",
+        operation_id="deepfakeDetection_deleteDetectFeedback",
+        responses=doc.answers({200: (doc.Done, "Retracted (or there was none)")}, errors=(404,)),
+        operation_class=doc.DOCUMENTED,
+    )
     async def retract_feedback(
         self, team: NamedDependency[Team], intake: NamedDependency[Intake],
         detect_uuid: FromPath[str],

@@ -25,6 +25,7 @@ from contracts import events as ev
 from contracts import problems as p
 from contracts.ids import new_id
 from services.common import outbox
+from services.intake.api import openapi as doc
 from services.intake.api import views
 from services.intake.api.auth import Team
 from services.intake.api.batches import PageNumber, PageSize
@@ -145,7 +146,21 @@ class IdentityController(Controller):
     path = "/identity"
     tags = ["identities"]
 
-    @post("/", summary="Save a voice identity from a sample", request_max_body_size=None)
+    @post(
+        "/",
+        summary="Save a voice identity from a sample",
+        request_max_body_size=None,
+        status_code=200,
+        operation_id="identity_createIdentity",
+        responses=doc.answers(
+            {
+                200: (doc.IdentityResponse, "Saved, its voiceprint ready"),
+                202: (doc.IdentityResponse, "[ours] Saved, its voiceprint still being computed"),
+            },
+            errors=(400, 413, 422, 503),
+        ),
+        operation_class=doc.operation(doc.IDENTITY),
+    )
     async def create(
         self,
         request: Request[Any, Any, Any],
@@ -183,7 +198,13 @@ class IdentityController(Controller):
             raise _refused("no identity saved", row["error_code"], row["error_message"])
         return Response(item(views.identity_item(row)), status_code=200)  # Resemble: 200
 
-    @get("/", summary="Your saved identities, newest first")
+    @get(
+        "/",
+        summary="Your saved identities, newest first",
+        operation_id="identity_listIdentities",
+        responses=doc.answers({200: (doc.IdentityList, "A page of identities")}, errors=(400,)),
+        operation_class=doc.DOCUMENTED,
+    )
     async def list_identities(
         self,
         team: NamedDependency[Team],
@@ -198,7 +219,13 @@ class IdentityController(Controller):
             rows, total = await views.identity_page(conn, team.team_id, page, page_size, search)
         return page_of(page, page_size, total, [views.identity_item(r) for r in rows])
 
-    @get("/{identity_uuid:str}", summary="One saved identity")
+    @get(
+        "/{identity_uuid:str}",
+        summary="One saved identity [ours]",
+        operation_id="getIdentity",
+        responses=doc.answers({200: (doc.IdentityResponse, "The identity")}, errors=(404,)),
+        operation_class=doc.DOCUMENTED,
+    )
     async def get_identity(
         self,
         team: NamedDependency[Team],
@@ -212,7 +239,14 @@ class IdentityController(Controller):
             raise ApiError(p.NOT_FOUND, f"no identity {identity_uuid}")
         return item(views.identity_item(row))
 
-    @delete("/{identity_uuid:str}", status_code=200, summary="Delete a saved identity")
+    @delete(
+        "/{identity_uuid:str}",
+        status_code=200,
+        summary="Delete a saved identity",
+        operation_id="identity_deleteIdentity",
+        responses=doc.answers({200: (doc.DeleteResponse, "Deleted")}, errors=(404,)),
+        operation_class=doc.DOCUMENTED,
+    )
     async def delete_identity(
         self,
         team: NamedDependency[Team],
@@ -232,8 +266,18 @@ class IdentityController(Controller):
             "item": {"uuid": identity_id, "deleted": True},
         }
 
-    @post("/search", summary="Saved identities nearest to a voice sample",
-          request_max_body_size=None, status_code=200)  # fmt: skip
+    @post(
+        "/search",
+        summary="Saved identities nearest to a voice sample",
+        request_max_body_size=None,
+        status_code=200,
+        operation_id="identity_searchIdentities",
+        responses=doc.answers(
+            {200: (doc.IdentitySearchResponse, "The nearest identities")},
+            errors=(400, 413, 422, 503),
+        ),
+        operation_class=doc.operation(doc.IDENTITY_SEARCH),
+    )
     async def search(
         self,
         request: Request[Any, Any, Any],

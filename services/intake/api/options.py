@@ -106,6 +106,8 @@ def parse_options(
             values[key] = raw if isinstance(raw, str) and raw.strip() else None
             if values[key] is None:
                 errors.setdefault(name, []).append("must be a non-empty string")
+            elif "\x00" in str(raw):  # no text column (nor jsonb) can hold NUL
+                errors.setdefault(name, []).append("must not contain NUL")
             elif key == "pipeline" and len(str(raw)) > MAX_PIPELINE:
                 errors.setdefault(name, []).append(f"must be at most {MAX_PIPELINE} characters")
         elif key in NOT_OFFERED:

@@ -54,7 +54,8 @@ def prefer_wait(request: Request[Any, Any, Any]) -> float | None:
         name, _, value = preference.strip().partition("=")
         if name.strip().lower() == "wait":
             value = value.strip().strip('"')
-            return float(value) if value.replace(".", "", 1).isdigit() else math.inf
+            digits = value.isascii() and value.replace(".", "", 1).isdigit()  # not "²"
+            return float(value) if digits else math.inf
     return None
 
 
@@ -104,6 +105,10 @@ async def read_json_body(request: Request[Any, Any, Any]) -> dict[str, Any]:
         raise ApiError(p.VALIDATION, f"body is not valid JSON: {exc}") from exc
     if not isinstance(body, dict):
         raise ApiError(p.VALIDATION, "the JSON body must be an object")
+    try:  # JSON may escape lone surrogates (\ud800), which no text column or event can hold
+        json.dumps(body, ensure_ascii=False).encode()
+    except UnicodeEncodeError as exc:
+        raise ApiError(p.VALIDATION, "the JSON body holds text that is not valid Unicode") from exc
     return body
 
 

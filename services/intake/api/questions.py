@@ -17,6 +17,7 @@ from pydantic import JsonValue
 from contracts import events as ev
 from contracts import problems as p
 from contracts.ids import new_id
+from services.intake.api import openapi as doc
 from services.intake.api import views
 from services.intake.api.auth import Team
 from services.intake.api.context import Intake
@@ -46,7 +47,16 @@ class QuestionController(Controller):
     path = "/detects/{detect_uuid:str}/intelligence"
     tags = ["detects"]
 
-    @post("/", summary="Ask a question about a completed detect (answered in the background)")
+    @post(
+        "/",
+        summary="Ask a question about a completed detect (answered in the background)",
+        status_code=202,
+        operation_id="detectIntelligence_askDetectIntelligenceQuestion",
+        responses=doc.answers(
+            {202: (doc.QuestionResponse, "The question, processing")}, errors=(400, 404, 413, 422)
+        ),
+        operation_class=doc.operation(doc.QUESTION),
+    )
     async def ask(
         self, request: Request[Any, Any, Any], team: NamedDependency[Team],
         intake: NamedDependency[Intake], detect_uuid: FromPath[str],
@@ -54,7 +64,12 @@ class QuestionController(Controller):
         detect_id = canonical_id(detect_uuid, "detect")
         body = await read_json_body(request)
         query = body.get("query")
-        if not isinstance(query, str) or not query.strip() or len(query) > ev.MAX_QUESTION:
+        if (
+            not isinstance(query, str)
+            or not query.strip()
+            or len(query) > ev.MAX_QUESTION
+            or "\x00" in query  # no text column can hold NUL
+        ):
             message = f"must be a question of 1-{ev.MAX_QUESTION} characters"
             raise ApiError(p.VALIDATION, f"`query` {message}", errors={"query": [message]})
         async with intake.pool.acquire() as conn:
@@ -74,7 +89,13 @@ class QuestionController(Controller):
             row = await store.question_row(conn, team.team_id, detect_id, question_id)
         return Response(item(question_item(row)), status_code=202)
 
-    @get("/{question_uuid:str}", summary="A question's status and answer")
+    @get(
+        "/{question_uuid:str}",
+        summary="A question's status and answer",
+        operation_id="detectIntelligence_getDetectIntelligenceQuestion",
+        responses=doc.answers({200: (doc.QuestionResponse, "The question")}, errors=(404,)),
+        operation_class=doc.DOCUMENTED,
+    )
     async def answer(
         self, team: NamedDependency[Team], intake: NamedDependency[Intake],
         detect_uuid: FromPath[str], question_uuid: FromPath[str],

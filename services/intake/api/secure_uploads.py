@@ -18,6 +18,7 @@ from litestar.di import NamedDependency
 
 from contracts import problems as p
 from contracts.ids import new_id
+from services.intake.api import openapi as doc
 from services.intake.api.auth import Team
 from services.intake.api.context import Intake
 from services.intake.api.posting import MAX_JSON_BYTES, read_upload
@@ -42,6 +43,11 @@ class SecureUploadController(Controller):
         summary="Upload one file for a later POST /detect with its media_token",
         request_max_body_size=None,
         status_code=200,
+        operation_id="secureUploads_createSecureUpload",
+        responses=doc.answers(
+            {200: (doc.SecureUploadResponse, "Stored: its media_token")}, errors=(400, 413)
+        ),
+        operation_class=doc.operation(doc.SECURE_UPLOAD),
     )
     async def create(
         self,

@@ -14,6 +14,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath
 
 from contracts import problems as p
+from services.intake.api import openapi as doc
 from services.intake.api import views
 from services.intake.api.auth import Team
 from services.intake.api.batches import PageNumber, PageSize
@@ -27,7 +28,13 @@ class TracingController(Controller):
     path = "/audio_source_tracings"
     tags = ["detects"]
 
-    @get("/", summary="Your audio source tracing reports, newest first")
+    @get(
+        "/",
+        summary="Your audio source tracing reports, newest first",
+        operation_id="audioSourceTracing_listAudioSourceTracings",
+        responses=doc.answers({200: (doc.TracingList, "A page of tracing reports")}, errors=(400,)),
+        operation_class=doc.DOCUMENTED,
+    )
     async def list_tracings(
         self,
         team: NamedDependency[Team],
@@ -39,7 +46,13 @@ class TracingController(Controller):
             found = await views.tracing_page(conn, team.team_id, page, page_size)
         return page_of(page, page_size, found.total, [views.tracing_item(r) for r in found.rows])
 
-    @get("/{tracing_uuid:str}", summary="One audio source tracing report")
+    @get(
+        "/{tracing_uuid:str}",
+        summary="One audio source tracing report",
+        operation_id="audioSourceTracing_getAudioSourceTracing",
+        responses=doc.answers({200: (doc.TracingResponse, "The report")}, errors=(404,)),
+        operation_class=doc.DOCUMENTED,
+    )
     async def get_tracing(
         self, team: NamedDependency[Team], intake: NamedDependency[Intake],
         tracing_uuid: FromPath[str],

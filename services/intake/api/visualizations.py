@@ -15,6 +15,7 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Stream
 
 from contracts import problems as p
+from services.intake.api import openapi as doc
 from services.intake.api.context import Intake
 from services.intake.api.detects import blob_body
 from services.intake.api.posting import canonical_id
@@ -25,7 +26,16 @@ class VisualizationController(Controller):
     path = "/visualizations"
     tags = ["detects"]
 
-    @get("/{name:str}", summary="A detect's visualization (PNG), by signed link")
+    @get(
+        "/{name:str}",
+        summary="A detect's visualization (PNG), by signed link [ours]",
+        operation_id="getVisualization",
+        media_type="image/png",
+        content_media_type="image/png",
+        response_description="The PNG",
+        responses=doc.answers({}, errors=(400, 403, 404), public=True),
+        operation_class=doc.PUBLIC,
+    )
     async def visualization(
         self,
         intake: NamedDependency[Intake],

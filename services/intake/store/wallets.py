@@ -8,7 +8,7 @@ the wallet, because services talk only through Kafka. It lags the wallet by one 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime
 
 from contracts import events as ev
 from services.common.db import Conn
@@ -102,10 +102,12 @@ async def usage(conn: Conn, team_id: str, start: date, end: date) -> list[UsageL
         " FROM account_ledger c WHERE team_id = $1 AND kind = 'capture'"
         "   AND NOT EXISTS (SELECT 1 FROM account_ledger r WHERE r.kind = 'refund'"
         "                   AND r.batch_id = c.batch_id AND r.detect_id = c.detect_id)"
-        "   AND recorded_at >= $2 AND recorded_at < $3"
+        # the day after `end` computed by PostgreSQL: Python's dates end at 9999-12-31
+        "   AND recorded_at >= ($2::date)::timestamp AT TIME ZONE 'UTC'"
+        "   AND recorded_at < ($3::date + 1)::timestamp AT TIME ZONE 'UTC'"
         " GROUP BY media_type ORDER BY media_type",
         team_id,
-        datetime.combine(start, time.min, UTC),
-        datetime.combine(end + timedelta(days=1), time.min, UTC),
+        start,
+        end,
     )
     return [UsageLine(r["media_type"], r["files"], r["seconds"], r["charged"]) for r in rows]
