@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,8 @@ from services.wallet.domain import Credit
 from services.wallet.settings import WalletSettings
 from tests.support import analyzer
 from tests.support.infra import Infra
+from tests.support.resemble_spec import checked
+from tests.support.services import service_process
 
 DOLLAR = 1_000_000  # micros
 TeamFactory = Callable[..., Any]
@@ -74,3 +77,25 @@ def new_team(pools: dict[str, Pool], fake_detector: analyzer.TestAnalyzer) -> Te
         return team_id, {"Authorization": f"Bearer {issued.token}"}
 
     return create
+
+
+@contextlib.asynccontextmanager
+async def intake_client(
+    infra: Infra, blob_root: Path, logs: Path, env: Mapping[str, str] | None = None,
+    *, port: int | None = None, timeout: float = 120,
+) -> AsyncIterator[httpx.AsyncClient]:  # fmt: skip
+    """Intake as a real process behind uvicorn (uploads really stream over HTTP), on the
+    module's blob store, and a client whose every response is checked against Resemble's
+    published schema. `env` adds to or overrides the defaults."""
+    settings = {
+        "VERITY_DATABASE_URL": infra.database_url,
+        "VERITY_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
+        "VERITY_BLOB_ROOT": str(blob_root),
+        "VERITY_PUBLIC_URL": "http://verity.test",
+        **(env or {}),
+    }
+    async with (
+        service_process("intake", settings, logs / "intake.log", port=port) as intake,
+        httpx.AsyncClient(base_url=intake.url, timeout=timeout) as client,
+    ):
+        yield checked(client)

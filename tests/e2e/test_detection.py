@@ -108,6 +108,20 @@ async def finished(client: httpx.AsyncClient, auth: dict[str, str], path: str) -
             await asyncio.sleep(0.25)
 
 
+async def detect_now(
+    client: httpx.AsyncClient, auth: dict[str, str], name: str, data: bytes,
+    **fields: str,
+) -> Any:  # fmt: skip
+    """POST /detect with `Prefer: wait`: the completed detect item."""
+    response = await client.post(
+        "/api/v2/detect", headers={**auth, "Prefer": "wait"}, data=fields,
+        files={"file": (name, data)},
+    )  # fmt: skip
+    detect = response.json()["item"]
+    assert detect["status"] == "completed", detect
+    return detect
+
+
 async def test_a_mixed_batch_gets_model_results(
     system: tuple[httpx.AsyncClient, dict[str, str]], tmp_path: Path
 ) -> None:
@@ -193,12 +207,7 @@ async def test_detect_watermark_reads_perth_and_fails_only_its_child_on_an_image
     marked = (media.DETECTOR_DATA / "speech_perth_16k.wav").read_bytes()
     found: dict[str, Any] = {}
     for name, data in (("marked.wav", marked), ("astronaut.jpg", media.PHOTO.read_bytes())):
-        response = await client.post(
-            "/api/v2/detect", headers={**auth, "Prefer": "wait"},
-            data={"detect_watermark": "true"}, files={"file": (name, data)},
-        )  # fmt: skip
-        found[name] = response.json()["item"]
-        assert found[name]["status"] == "completed", found[name]
+        found[name] = await detect_now(client, auth, name, data, detect_watermark="true")
     audio = found["marked.wav"]["watermark"]
     assert (audio["status"], audio["metrics"]["overall_status"]) == ("completed", "present")
     assert audio["metrics"]["detected_model_versions"] == ["perth_v1"]
@@ -213,12 +222,7 @@ async def test_a_question_about_a_detect_is_answered_from_its_result(
 ) -> None:
     """Resemble's /detects/{uuid}/intelligence, answered by the operator's LLM (a stand-in)."""
     client, auth = system
-    response = await client.post(
-        "/api/v2/detect", headers={**auth, "Prefer": "wait"},
-        files={"file": ("take.wav", media.SPEECH.read_bytes(), "audio/wav")},
-    )  # fmt: skip
-    detect = response.json()["item"]
-    assert detect["status"] == "completed", detect
+    detect = await detect_now(client, auth, "take.wav", media.SPEECH.read_bytes())
     path = f"/api/v2/detects/{detect['uuid']}/intelligence"
     asked = await client.post(path, json={"query": "Is this voice cloned?"}, headers=auth)
     assert asked.status_code == 202, asked.text
@@ -243,11 +247,7 @@ async def test_feedback_is_given_revised_listed_exported_and_retracted(
 ) -> None:
     """Resemble's /detect/{uuid}/feedback: per token, with a snapshot of the verdict."""
     client, auth = system
-    response = await client.post(
-        "/api/v2/detect", headers={**auth, "Prefer": "wait"},
-        files={"file": ("take.wav", media.SPEECH.read_bytes(), "audio/wav")},
-    )  # fmt: skip
-    detect = response.json()["item"]
+    detect = await detect_now(client, auth, "take.wav", media.SPEECH.read_bytes())
     path = f"/api/v2/detect/{detect['uuid']}/feedback"
     assert (await client.get(path, headers=auth)).status_code == 404  # none given yet
     given = await client.post(path, headers=auth, json={

@@ -32,10 +32,9 @@ import pytest
 from services.common.runtime import Runtime
 from services.intake.app import build_app
 from services.intake.settings import IntakeSettings
-from tests.e2e.conftest import DOLLAR, TeamFactory
+from tests.e2e.conftest import DOLLAR, TeamFactory, intake_client
 from tests.support import analyzer, media
 from tests.support.infra import REPO, Infra
-from tests.support.services import service_process
 
 TOOLS = REPO / "tests" / "tools"
 SPECTRAL = TOOLS / "node_modules" / ".bin" / "spectral"
@@ -75,21 +74,14 @@ async def client(
 ) -> AsyncIterator[Client]:
     """Intake as a real process, with room for the fuzzer: a generous rate and short waits."""
     env = {
-        "VERITY_DATABASE_URL": infra.database_url,
-        "VERITY_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
-        "VERITY_BLOB_ROOT": str(blob_root),
-        "VERITY_PUBLIC_URL": "http://verity.test",
         "VERITY_RATE_LIMIT_PER_SECOND": str(RATE),
         "VERITY_RATE_LIMIT_BURST": str(RATE),
         "VERITY_MAX_WAIT_SECONDS": "3",  # Prefer: wait
         "VERITY_IDENTITY_WAIT_SECONDS": "1",  # the test analyzer computes no voiceprints
         "VERITY_FETCH_TIMEOUT_SECONDS": "2",  # the fuzzer's URLs lead nowhere
     }
-    log = tmp_path_factory.mktemp("logs") / "intake.log"
-    async with (
-        service_process("intake", env, log) as intake,
-        httpx.AsyncClient(base_url=intake.url, timeout=60) as c,
-    ):
+    logs = tmp_path_factory.mktemp("logs")
+    async with intake_client(infra, blob_root, logs, env, timeout=60) as c:
         yield c
 
 

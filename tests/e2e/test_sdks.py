@@ -34,12 +34,12 @@ from resemble import Resemble  # type: ignore[import-untyped]
 from contracts import events as ev
 from contracts.ids import normalize_id
 from services.common.runtime import Runtime
-from tests.e2e.conftest import TeamFactory
+from tests.e2e.conftest import TeamFactory, intake_client
 from tests.support import analyzer, media
 from tests.support.infra import REPO, Infra
 from tests.support.media_server import media_server
-from tests.support.resemble_spec import checked, operation_for, violations
-from tests.support.services import free_port, service_process
+from tests.support.resemble_spec import operation_for, violations
+from tests.support.services import free_port
 
 pytestmark = pytest.mark.infra
 
@@ -86,18 +86,12 @@ async def client(
     """Intake as a real process; its public URL is where it runs, so media links work."""
     port = free_port()
     env = {
-        "VERITY_DATABASE_URL": infra.database_url,
-        "VERITY_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
-        "VERITY_BLOB_ROOT": str(blob_root),
         "VERITY_PUBLIC_URL": f"http://127.0.0.1:{port}",
         "VERITY_CALLBACK_ALLOWLIST": "127.0.0.0/8",  # the media server is on loopback
     }
-    log = tmp_path_factory.mktemp("logs") / "intake.log"
-    async with (
-        service_process("intake", env, log, port=port) as intake,
-        httpx.AsyncClient(base_url=intake.url, timeout=60) as c,
-    ):
-        yield checked(c)
+    logs = tmp_path_factory.mktemp("logs")
+    async with intake_client(infra, blob_root, logs, env, port=port, timeout=60) as c:
+        yield c
 
 
 @dataclass(frozen=True)
