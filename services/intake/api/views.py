@@ -185,10 +185,13 @@ async def detect_row(conn: Conn, team_id: str, detect_id: str) -> Row | None:
     )
 
 
-async def detect_page(conn: Conn, team_id: str, page: int, page_size: int) -> Page:
-    total = await conn.fetchval("SELECT count(*) FROM detects WHERE team_id = $1", team_id)
+async def detect_page(
+    conn: Conn, team_id: str, page: int, page_size: int, where: str = "team_id = $1"
+) -> Page:
+    """The team's detects matching `where` (its $1 is the team), newest first."""
+    total = await conn.fetchval(f"SELECT count(*) FROM detects WHERE {where}", team_id)
     rows = await conn.fetch(
-        "SELECT * FROM detects WHERE team_id = $1"
+        f"SELECT * FROM detects WHERE {where}"
         " ORDER BY created_at DESC, position DESC, detect_id LIMIT $2 OFFSET $3",
         team_id,
         page_size,
@@ -206,13 +209,7 @@ _TRACED = (
 
 
 async def tracing_page(conn: Conn, team_id: str, page: int, page_size: int) -> Page:
-    total = await conn.fetchval(f"SELECT count(*) FROM detects WHERE {_TRACED}", team_id)
-    rows = await conn.fetch(
-        f"SELECT * FROM detects WHERE {_TRACED}"
-        " ORDER BY created_at DESC, position DESC, detect_id LIMIT $2 OFFSET $3",
-        team_id, page_size, (page - 1) * page_size,
-    )  # fmt: skip
-    return Page([dict(r) for r in rows], total)
+    return await detect_page(conn, team_id, page, page_size, where=_TRACED)
 
 
 async def tracing_row(conn: Conn, team_id: str, tracing_id: str) -> Row | None:
