@@ -47,6 +47,16 @@ from services.intake.uploads.multipart import UploadLimits
 MEDIA_SOURCES = ("url", "media_token")
 
 
+async def team_detect(intake: Intake, team: Team, raw: str) -> tuple[str, views.Row]:
+    """(canonical id, read-model row) of the team's detect `raw`; 404 for any other."""
+    detect_id = canonical_id(raw, "detect")
+    async with intake.pool.acquire() as conn:
+        row = await views.detect_row(conn, team.team_id, detect_id)
+    if row is None:
+        raise ApiError(p.NOT_FOUND, f"no detect {raw}")
+    return detect_id, row
+
+
 async def _claim_upload(
     intake: Intake, submission: Submission, token: str, batch_id: str, key: str
 ) -> Candidate:
@@ -261,11 +271,7 @@ class DetectController(Controller):
         intake: NamedDependency[Intake],
         detect_uuid: FromPath[str],
     ) -> dict[str, Any]:
-        detect_id = canonical_id(detect_uuid, "detect")
-        async with intake.pool.acquire() as conn:
-            row = await views.detect_row(conn, team.team_id, detect_id)
-        if row is None:
-            raise ApiError(p.NOT_FOUND, f"no detect {detect_uuid}")
+        _, row = await team_detect(intake, team, detect_uuid)
         return item(views.detect_item(row, intake.links))
 
     @get(

@@ -17,11 +17,11 @@ from pydantic import JsonValue
 
 from contracts import problems as p
 from services.intake.api import openapi as doc
-from services.intake.api import views
 from services.intake.api.auth import Team
 from services.intake.api.batches import PageNumber, PageSize
 from services.intake.api.context import Intake
-from services.intake.api.posting import canonical_id, page_of, read_json_body
+from services.intake.api.detects import team_detect
+from services.intake.api.posting import page_of, read_json_body
 from services.intake.api.views import Row
 from services.intake.api.wire import item, timestamp
 from services.intake.domain import feedback as domain
@@ -101,7 +101,7 @@ class FeedbackController(Controller):
         self, team: NamedDependency[Team], intake: NamedDependency[Intake],
         detect_uuid: FromPath[str],
     ) -> dict[str, Any]:  # fmt: skip
-        detect_id, _ = await _detect(intake, team, detect_uuid)
+        detect_id, _ = await team_detect(intake, team, detect_uuid)
         async with intake.pool.acquire() as conn:
             row = await store.mine(conn, team.team_id, detect_id, team.token_id)
         if row is None:
@@ -122,7 +122,7 @@ class FeedbackController(Controller):
         self, request: Request[Any, Any, Any], team: NamedDependency[Team],
         intake: NamedDependency[Intake], detect_uuid: FromPath[str],
     ) -> dict[str, Any]:  # fmt: skip
-        detect_id, row = await _detect(intake, team, detect_uuid)
+        detect_id, row = await team_detect(intake, team, detect_uuid)
         body = await read_json_body(request)
         command = domain.Give(
             team_id=team.team_id, token_id=team.token_id, detect_id=detect_id,
@@ -146,20 +146,11 @@ class FeedbackController(Controller):
         self, team: NamedDependency[Team], intake: NamedDependency[Intake],
         detect_uuid: FromPath[str],
     ) -> dict[str, Any]:  # fmt: skip
-        detect_id, _ = await _detect(intake, team, detect_uuid)
+        detect_id, _ = await team_detect(intake, team, detect_uuid)
         retract = domain.Retract(team_id=team.team_id, token_id=team.token_id, detect_id=detect_id)
         async with intake.pool.acquire() as conn, conn.transaction():
             await store.execute(conn, retract)
         return {"success": True}
-
-
-async def _detect(intake: Intake, team: Team, raw: str) -> tuple[str, Row]:
-    detect_id = canonical_id(raw, "detect")
-    async with intake.pool.acquire() as conn:
-        row = await views.detect_row(conn, team.team_id, detect_id)
-    if row is None:
-        raise ApiError(p.NOT_FOUND, f"no detect {raw}")
-    return detect_id, row
 
 
 def _completed(row: Row) -> domain.Snapshot:
