@@ -37,9 +37,17 @@ class Links:
     def valid(self, detect_id: str, expires: int, signature: str, now: float | None = None) -> bool:
         if expires < (time.time() if now is None else now):
             return False
-        given = signature.encode("utf-8", "replace")  # compare_digest refuses non-ASCII str
-        return hmac.compare_digest(self._sign(detect_id, expires).encode(), given)
+        return same_signature(self._sign(detect_id, expires), signature)
 
     def _sign(self, detect_id: str, expires: int) -> str:
-        message = f"{detect_id}.{expires}".encode()
-        return hmac.new(self.signing_key, message, hashlib.sha256).hexdigest()
+        return sign(self.signing_key, f"{detect_id}.{expires}")
+
+
+def sign(key: bytes, message: str) -> str:
+    """HMAC-SHA256 of `message` with the operator's key, as hex (links and media tokens)."""
+    return hmac.new(key, message.encode(), hashlib.sha256).hexdigest()
+
+
+def same_signature(expected: str, given: str) -> bool:
+    """Constant-time; a non-ASCII signature is just a wrong one (compare_digest refuses it)."""
+    return hmac.compare_digest(expected.encode(), given.encode("utf-8", "replace"))

@@ -9,12 +9,11 @@ before anything is looked up. Whether it was already used is the store's to say
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import time
 from dataclasses import dataclass
 
 from contracts.ids import ID_PATTERN
+from services.intake.api.links import same_signature, sign
 
 
 @dataclass(frozen=True)
@@ -34,13 +33,11 @@ class MediaTokens:
         if not (ID_PATTERN.fullmatch(upload_id) and expires_text.isdigit() and signature):
             raise ValueError("is not a media token from POST /secure_uploads")
         expires = int(expires_text)
-        given = signature.encode("utf-8", "replace")  # compare_digest refuses non-ASCII str
-        if not hmac.compare_digest(self._sign(team_id, upload_id, expires).encode(), given):
+        if not same_signature(self._sign(team_id, upload_id, expires), signature):
             raise ValueError("is not valid for this team (or was altered)")
         if expires < (time.time() if now is None else now):
             raise ValueError("has expired; upload the file again")
         return upload_id
 
     def _sign(self, team_id: str, upload_id: str, expires: int) -> str:
-        message = f"media:{team_id}:{upload_id}:{expires}".encode()
-        return hmac.new(self.signing_key, message, hashlib.sha256).hexdigest()
+        return sign(self.signing_key, f"media:{team_id}:{upload_id}:{expires}")
