@@ -317,17 +317,10 @@ async def test_visualizations_follow_the_media(
 ) -> None:
     """No picture is kept of zero-retention media; deleting a detect takes its picture along."""
     client, auth = system
-    wav = ("take.wav", media.SPEECH.read_bytes(), "audio/wav")
-    response = await client.post(
-        "/api/v2/detect", headers={**auth, "Prefer": "wait"},
-        data={"zero_retention_mode": "true"}, files={"file": wav},
-    )  # fmt: skip
-    private = response.json()["item"]
-    assert private["status"] == "completed", private
+    take = media.SPEECH.read_bytes()
+    private = await detect_now(client, auth, "take.wav", take, zero_retention_mode="true")
     assert "image" not in private["metrics"]  # zero retention: no picture
-    response = await client.post("/api/v2/detect", headers={**auth, "Prefer": "wait"},
-                                 files={"file": wav})  # fmt: skip
-    kept = response.json()["item"]
+    kept = await detect_now(client, auth, "take.wav", take)
     link = kept["metrics"]["image"].removeprefix("http://verity.test")
     assert (await client.get(link)).status_code == 200
     (picture,) = BLOB_ROOT[0].glob(f"visualizations/*/{kept['uuid']}.png")
@@ -405,12 +398,7 @@ async def test_identities_are_saved_searched_matched_and_deleted(
     assert "top_k" in bad_k.json()["errors"]
 
     # a detect with search_identity carries the same ranking
-    response = await client.post(
-        "/api/v2/detect", headers={**auth, "Prefer": "wait"},
-        data={"search_identity": "true"}, files={"file": ("take2.wav", other_take, "audio/wav")},
-    )  # fmt: skip
-    detect = response.json()["item"]
-    assert detect["status"] == "completed", detect
+    detect = await detect_now(client, auth, "take2.wav", other_take, search_identity="true")
     assert [m["name"] for m in detect["identity_matches"]] == ["Allison", "espeak voice"]
     assert "voiceprint" not in detect
 
