@@ -73,7 +73,9 @@ def test_fbank_long_input_is_processed_in_blocks_identically() -> None:
     head = kaldi_fbank(wave[:80000], subtract_mean=False)
 
     assert whole.shape == (4998, 80)
-    np.testing.assert_array_equal(whole[: len(head)], head)
+    # equal to float32 rounding: BLAS may sum a block of another shape in another order (seen
+    # on one CPU: 2 % of the values one ulp apart), which is no difference a model can see
+    np.testing.assert_allclose(whole[: len(head)], head, rtol=1e-6, atol=1e-6)
 
 
 def test_fbank_rejects_multichannel_input() -> None:
