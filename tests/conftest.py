@@ -10,12 +10,22 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from services.common.db import Pool, common_migrations, create_pool, migrate
-from tests.support.infra import Infra, ensure_infra
+from tests.support.infra import Infra, S3Server, ensure_infra, ensure_s3
 
 
 @pytest.fixture(scope="session")
 def infra() -> Iterator[Infra]:
     started = ensure_infra()
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+@pytest.fixture(scope="session")
+def s3() -> Iterator[S3Server]:
+    """An S3-compatible server (moto's, from deploy/local/s3.sh); each test makes its buckets."""
+    started = ensure_s3()
     try:
         yield started
     finally:

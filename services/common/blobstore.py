@@ -2,18 +2,27 @@
 
 The filesystem implementation writes to a temporary file in the target directory and renames
 it into place, so a reader never sees a half-written blob and a failed upload leaves nothing.
-An S3-compatible backend can implement the same protocol.
+The S3 implementation (s3blobstore.py) keeps the same promises over an S3-compatible API;
+blobfactory.py picks one from the settings.
+
+Code that needs a real file (PyAV, zipfile, the detector's worker process) asks for
+`local_copy(key)` to read and `local_target(key)` to write: the filesystem store hands out its
+own paths, the S3 store a temporary file it downloads or uploads.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import re
+import shutil
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
@@ -44,14 +53,46 @@ class BlobInfo:
     sha256: str
 
 
+@dataclass(frozen=True)
+class BlobMeta:
+    """A listed blob: enough for a sweep to tell a leftover from a live upload."""
+
+    key: str
+    size: int
+    last_modified: datetime
+
+
 class BlobStore(Protocol):
     async def write(
         self, key: str, chunks: AsyncIterable[bytes], *, max_bytes: int | None = None
     ) -> BlobInfo: ...
     def read(self, key: str, *, chunk_size: int = CHUNK_SIZE) -> AsyncIterator[bytes]: ...
-    async def delete(self, key: str) -> bool: ...
+    async def delete(self, key: str) -> bool:
+        """True if there was a blob to delete, False if there was none."""
+        ...
+
     async def exists(self, key: str) -> bool: ...
-    async def move(self, source: str, target: str) -> None: ...
+    async def move(self, source: str, target: str) -> None:
+        """Give `source`'s bytes the key `target`, replacing it; when `source` is gone but
+        `target` is there the move already happened (a retry): no error."""
+        ...
+
+    def list(self, prefix: str) -> AsyncIterator[BlobMeta]:
+        """Every blob below the folder `prefix` (recursively), in no particular order."""
+        ...
+
+    async def delete_all(self, prefix: str) -> None:
+        """Delete every blob below the folder `prefix`, unfinished writes included."""
+        ...
+
+    def local_copy(self, key: str) -> AbstractAsyncContextManager[Path]:
+        """A local file holding `key`'s bytes, for the block's duration (BlobNotFoundError)."""
+        ...
+
+    def local_target(self, key: str) -> AbstractAsyncContextManager[Path]:
+        """A local path that does not exist yet: what is there when the block ends without an
+        error is stored as `key`; nothing is stored after an error or if nothing was written."""
+        ...
 
 
 def check_key(key: str) -> str:
@@ -66,7 +107,7 @@ class FilesystemBlobStore:
         self._root = root.resolve()
         self._root.mkdir(parents=True, exist_ok=True)
 
-    def path(self, key: str) -> Path:
+    def _path(self, key: str) -> Path:
         return self._root / check_key(key)
 
     async def write(
@@ -76,9 +117,9 @@ class FilesystemBlobStore:
 
         Raises BlobTooLargeError as soon as more than `max_bytes` arrived, without reading further.
         """
-        target = self.path(key)
+        target = self._path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.part")
+        tmp = _temporary(target)
         digest = hashlib.sha256()
         size = 0
         f = await asyncio.to_thread(open, tmp, "wb")
@@ -117,7 +158,7 @@ class FilesystemBlobStore:
 
     async def read(self, key: str, *, chunk_size: int = CHUNK_SIZE) -> AsyncIterator[bytes]:
         try:
-            f = await asyncio.to_thread(open, self.path(key), "rb")
+            f = await asyncio.to_thread(open, self._path(key), "rb")
         except FileNotFoundError as exc:
             raise BlobNotFoundError(key) from exc
         try:
@@ -128,27 +169,77 @@ class FilesystemBlobStore:
 
     async def delete(self, key: str) -> bool:
         try:
-            await asyncio.to_thread(self.path(key).unlink)
+            await asyncio.to_thread(self._path(key).unlink)
         except FileNotFoundError:
             return False
         return True
 
     async def exists(self, key: str) -> bool:
-        return await asyncio.to_thread(self.path(key).is_file)
+        return await asyncio.to_thread(self._path(key).is_file)
 
     async def move(self, source: str, target: str) -> None:
-        """Give `source`'s bytes the key `target` (atomic: a rename within the store)."""
-        destination = self.path(target)
-        origin = self.path(source)
+        """Give `source`'s bytes the key `target` (atomic: a rename within the store).
+
+        Idempotent: when `source` is gone but `target` is there, the move already happened.
+        """
+        destination = self._path(target)
+        origin = self._path(source)
 
         def rename() -> None:
             destination.parent.mkdir(parents=True, exist_ok=True)
             try:
                 os.replace(origin, destination)
             except FileNotFoundError as exc:
-                raise BlobNotFoundError(source) from exc
+                if not destination.is_file():
+                    raise BlobNotFoundError(source) from exc
 
         await asyncio.to_thread(rename)
+
+    @contextlib.asynccontextmanager
+    async def local_copy(self, key: str) -> AsyncIterator[Path]:
+        """The blob's own file, no copy: read it, never change it."""
+        path = self._path(key)
+        if not await asyncio.to_thread(path.is_file):
+            raise BlobNotFoundError(key)
+        yield path
+
+    @contextlib.asynccontextmanager
+    async def local_target(self, key: str) -> AsyncIterator[Path]:
+        """A temporary name beside the blob, renamed into place at the end (atomic)."""
+        target = self._path(key)
+        await asyncio.to_thread(target.parent.mkdir, parents=True, exist_ok=True)
+        tmp = _temporary(target)
+        try:
+            yield tmp
+            if await asyncio.to_thread(tmp.is_file):
+                await asyncio.to_thread(os.replace, tmp, target)
+        finally:
+            await asyncio.to_thread(tmp.unlink, missing_ok=True)
+
+    async def delete_all(self, prefix: str) -> None:
+        await asyncio.to_thread(shutil.rmtree, self._path(prefix), True)
+
+    async def list(self, prefix: str) -> AsyncIterator[BlobMeta]:
+        """Also lists unfinished writes (their `.<name>.<hex>.part` files, not valid keys), so
+        that a sweep sees what a crashed writer left; `delete_all` removes them too."""
+        for meta in await asyncio.to_thread(_walk, self._root, self._path(prefix)):
+            yield meta
+
+
+def _temporary(target: Path) -> Path:
+    return target.with_name(f".{target.name}.{uuid.uuid4().hex}.part")
+
+
+def _walk(root: Path, top: Path) -> list[BlobMeta]:
+    found = []
+    for directory, _, names in os.walk(top):
+        for name in names:
+            path = Path(directory, name)
+            with contextlib.suppress(FileNotFoundError):  # deleted while we looked
+                stat = path.stat()
+                modified = datetime.fromtimestamp(stat.st_mtime, UTC)
+                found.append(BlobMeta(path.relative_to(root).as_posix(), stat.st_size, modified))
+    return found
 
 
 def _hash_and_write(f: BinaryIO, digest: Any, chunks: list[bytes]) -> None:

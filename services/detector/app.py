@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from litestar import Litestar
 
-from services.common.blobstore import FilesystemBlobStore
+from services.common.blobfactory import open_blob_store
 from services.common.http import health_handler
 from services.common.runtime import Runtime
 from services.detector import consumers
@@ -13,7 +13,7 @@ from services.detector.worker import IsolatedWorker
 
 
 def build_runtime(settings: DetectorSettings) -> Runtime:
-    blobs = FilesystemBlobStore(settings.blob_root)
+    blobs = open_blob_store(settings)
     workers = (IsolatedWorker(), IsolatedWorker())  # detects, voiceprints
 
     def wire(rt: Runtime) -> None:

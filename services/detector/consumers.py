@@ -15,14 +15,16 @@ the consumer's heartbeats going; a per-file timeout bounds it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
 from typing import Any
 
 from contracts import events as ev
 from contracts.topics import DETECT_REQUESTS, QUESTIONS, VOICEPRINTS
 from services.common import outbox
-from services.common.blobstore import FilesystemBlobStore
+from services.common.blobstore import BlobNotFoundError, BlobStore
 from services.common.consumer import Handler, RetryPolicy, subscribe
 from services.common.db import Pool
 from services.common.eventstore import ConcurrencyError, EventStore
@@ -83,28 +85,30 @@ def _failed(request: ev.DetectRequested, code: str, message: str) -> ev.DetectFa
 
 async def analyse(
     request: ev.DetectRequested,
-    blobs: FilesystemBlobStore,
+    blobs: BlobStore,
     worker: IsolatedWorker,
     timeout_seconds: float,
 ) -> Result:
-    path = blobs.path(request.file.blob_key)
-    if not await blobs.exists(request.file.blob_key):
-        return _failed(request, "media_missing", "the media was deleted before it was analysed")
     options = request.options.model_dump(mode="json")
     # every visualization shows the media: none is kept for a zero-retention detect
     draw = request.options.visualize and not request.options.zero_retention_mode
     picture = visualization_key(request) if draw else None
     log.info("analysis started", extra={"fields": {"detect_id": request.detect_id}})
     try:
-        result = await worker.run(
-            dispatch.FUNCTION,
-            (str(path), request.file.media_type, options,
-             str(blobs.path(picture)) if picture else None),
-            seconds=timeout_seconds,
-        )  # fmt: skip
+        # the worker reads a local file and draws into one; the store keeps the picture only
+        # if the analysis succeeded
+        async with (
+            blobs.local_copy(request.file.blob_key) as path,
+            _local_target(blobs, picture) as target,
+        ):
+            result = await worker.run(
+                dispatch.FUNCTION,
+                (str(path), request.file.media_type, options, str(target) if target else None),
+                seconds=timeout_seconds,
+            )
+    except BlobNotFoundError:
+        return _failed(request, "media_missing", "the media was deleted before it was analysed")
     except AnalysisError as exc:
-        if picture:
-            await blobs.delete(picture)
         return _failed(request, exc.code, exc.message)
     if result.pop("visualization", None) and picture:
         result["visualization"] = {"blob_key": picture}
@@ -120,9 +124,18 @@ async def analyse(
     )
 
 
+@contextlib.asynccontextmanager
+async def _local_target(blobs: BlobStore, key: str | None) -> AsyncIterator[Path | None]:
+    if key is None:
+        yield None
+        return
+    async with blobs.local_target(key) as path:
+        yield path
+
+
 async def voiceprint(
     request: ev.VoiceprintRequested,
-    blobs: FilesystemBlobStore,
+    blobs: BlobStore,
     worker: IsolatedWorker,
     timeout_seconds: float,
 ) -> Result:
@@ -133,15 +146,14 @@ async def voiceprint(
         "request_id": request.request_id,
         "purpose": request.purpose,
     }
-    if not await blobs.exists(request.blob_key):
+    try:
+        async with blobs.local_copy(request.blob_key) as path:
+            found = await worker.run(
+                voiceprints.FUNCTION, (str(path), request.media_type), seconds=timeout_seconds
+            )
+    except BlobNotFoundError:
         return ev.VoiceprintFailed(
             **common, error_code="media_missing", error_message="the sample was deleted"
-        )
-    try:
-        found = await worker.run(
-            voiceprints.FUNCTION,
-            (str(blobs.path(request.blob_key)), request.media_type),
-            seconds=timeout_seconds,
         )
     except AnalysisError as exc:
         return ev.VoiceprintFailed(**common, error_code=exc.code, error_message=exc.message)
@@ -165,7 +177,7 @@ async def answer(question: ev.DetectQuestionAsked) -> Result:
 
 
 def handler(
-    pool: Pool, blobs: FilesystemBlobStore, worker: IsolatedWorker, timeout_seconds: float
+    pool: Pool, blobs: BlobStore, worker: IsolatedWorker, timeout_seconds: float
 ) -> Handler:
     async def on_event(event: ev.Event) -> None:
         if isinstance(event, ev.DetectRequested):
@@ -199,7 +211,7 @@ def handler(
 def register(
     broker: Any,
     pool: Pool,
-    blobs: FilesystemBlobStore,
+    blobs: BlobStore,
     workers: tuple[IsolatedWorker, IsolatedWorker],
     timeout: float,
 ) -> None:

@@ -10,7 +10,7 @@ from litestar.openapi import OpenAPIConfig
 
 from contracts.topics import CALLBACKS, DETECT_RESULTS, LEDGER, QUESTIONS, VOICEPRINTS, WALLET
 from services.common import urlguard
-from services.common.blobstore import FilesystemBlobStore
+from services.common.blobfactory import open_blob_store
 from services.common.consumer import subscribe, with_inbox
 from services.common.db import Pool
 from services.common.http import health_handler, tracing_plugin
@@ -54,7 +54,7 @@ GROUPS = (
 
 
 def build_app(settings: IntakeSettings) -> Litestar:
-    blobs = FilesystemBlobStore(settings.blob_root)
+    blobs = open_blob_store(settings)
     signing_key = settings.url_signing_key.encode() or secrets.token_bytes(32)
     links = Links(settings.public_url, signing_key, settings.visualization_link_seconds)
     batches = Batches(blobs, callback_renderer(links))
@@ -78,7 +78,7 @@ def build_app(settings: IntakeSettings) -> Litestar:
     async def sweep(rt: Runtime) -> None:
         await janitor.run(
             rt.pool,
-            settings.blob_root,
+            blobs,
             rt.stopping,
             interval=settings.janitor_interval_seconds,
             grace_seconds=settings.orphan_grace_seconds,

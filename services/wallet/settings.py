@@ -10,7 +10,7 @@ from services.wallet.pricing import PriceList
 
 class WalletSettings(CommonSettings):
     model_config = SettingsConfigDict(
-        env_prefix="VERITY_", env_nested_delimiter="__", extra="ignore"
+        env_prefix="VERITY_", env_nested_delimiter="__", extra="ignore", env_ignore_empty=True
     )
 
     prices: PriceList = PriceList()

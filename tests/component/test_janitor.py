@@ -1,19 +1,26 @@
-"""The janitor deletes staged uploads that no batch owns, expired secure uploads, nothing else."""
+"""The janitor deletes staged uploads that no batch owns, expired secure uploads, nothing else.
+
+On the filesystem store (ages set with utime) and on an S3 bucket (moto's server), where the
+ages are the server's: there a negative grace stands for "long after all of them were written".
+"""
 
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from contracts.ids import new_id
+from services.common.blobstore import BlobStore, FilesystemBlobStore
 from services.common.db import Pool, migrate
 from services.intake.store import secure_uploads
 from services.intake.store.schema import MIGRATIONS
 from services.intake.uploads import janitor
+from tests.support.infra import S3Server
 
 pytestmark = pytest.mark.infra
 
@@ -46,10 +53,23 @@ async def test_only_old_unowned_staging_directories_go(
     other = tmp_path / "uploads" / "not-a-batch"
     other.mkdir()
 
-    assert await janitor.sweep(pool, tmp_path, grace_seconds=3600) == 1
+    blobs = FilesystemBlobStore(tmp_path)
+    assert await janitor.sweep(pool, blobs, grace_seconds=3600) == 1
     assert all(d.is_dir() for d in [*kept, other])
     assert not any(d.exists() for d in gone)
-    assert await janitor.sweep(pool, tmp_path, grace_seconds=3600) == 0
+    assert await janitor.sweep(pool, blobs, grace_seconds=3600) == 0
+
+
+async def test_a_crashed_writers_leftovers_go_too(
+    schema_pool: tuple[str, Pool], tmp_path: Path
+) -> None:
+    """A process killed while it wrote the first file leaves only the temporary file."""
+    schema, pool = schema_pool
+    await migrate(pool, schema, MIGRATIONS)
+    directory = stage(tmp_path, "uploads", new_id(), 7200)
+    (directory / "000").rename(directory / ".000.0123abcd.part")
+    assert await janitor.sweep(pool, FilesystemBlobStore(tmp_path), grace_seconds=3600) == 1
+    assert not directory.exists()
 
 
 async def test_secure_uploads_go_when_expired_unused_or_never_recorded(
@@ -74,7 +94,8 @@ async def test_secure_uploads_go_when_expired_unused_or_never_recorded(
     stage(tmp_path, "secure", unrecorded, 7200)
     stage(tmp_path, "secure", fresh, 10)  # being recorded right now
 
-    assert await janitor.sweep_secure_uploads(pool, tmp_path, grace_seconds=3600) == 2
+    blobs = FilesystemBlobStore(tmp_path)
+    assert await janitor.sweep_secure_uploads(pool, blobs, grace_seconds=3600) == 2
     remaining = {d.name for d in (tmp_path / "secure").iterdir()}
     assert remaining == {live, claimed, fresh}
     async with pool.acquire() as conn:
@@ -86,3 +107,56 @@ async def test_secure_uploads_go_when_expired_unused_or_never_recorded(
     assert rows == {live, claimed}
     assert isinstance(won, secure_uploads.Upload)
     assert won.blob_key == f"secure/{live}/000"
+
+
+async def _chunks(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
+async def _keys(blobs: BlobStore, *areas: str) -> set[str]:
+    return {blob.key for area in areas async for blob in blobs.list(area)}
+
+
+async def test_orphans_go_from_an_s3_bucket(schema_pool: tuple[str, Pool], s3: S3Server) -> None:
+    schema, pool = schema_pool
+    await migrate(pool, schema, MIGRATIONS)
+    _, blobs = s3.new_store(prefix="verity")
+    owned, orphan = new_id(), new_id()
+    async with pool.acquire() as conn:
+        await conn.execute(
+            "INSERT INTO batches (batch_id, team_id, kind, status, created_at, updated_at)"
+            " VALUES ($1, $2, 'batch', 'processing', now(), now())",
+            owned,
+            new_id(),
+        )
+    kept = {f"uploads/{owned}/000", f"media/{owned}/000", "uploads/not-a-batch/000"}
+    gone = {f"uploads/{orphan}/000", f"uploads/{orphan}/001", f"media/{orphan}/000"}
+    for key in kept | gone:
+        await blobs.write(key, _chunks(b"media"))
+
+    assert await janitor.sweep(pool, blobs, grace_seconds=3600) == 0  # all of them are fresh
+    assert await _keys(blobs, "uploads", "media") == kept | gone
+    assert await janitor.sweep(pool, blobs, grace_seconds=-3600) == 1
+    assert await _keys(blobs, "uploads", "media") == kept
+
+
+async def test_secure_uploads_go_from_an_s3_bucket(
+    schema_pool: tuple[str, Pool], s3: S3Server
+) -> None:
+    schema, pool = schema_pool
+    await migrate(pool, schema, MIGRATIONS)
+    _, blobs = s3.new_store()
+    team, live, expired, unrecorded = new_id(), new_id(), new_id(), new_id()
+    for upload_id, expires_in in ((live, 3600), (expired, -60)):
+        async with pool.acquire() as conn:
+            await secure_uploads.record(conn, team, secure_uploads.Upload(
+                upload_id, f"secure/{upload_id}/000", "a.wav", 5, "0" * 64,
+                datetime.now(UTC) + timedelta(seconds=expires_in),
+            ))  # fmt: skip
+    for upload_id in (live, expired, unrecorded):
+        await blobs.write(f"secure/{upload_id}/000", _chunks(b"media"))
+
+    assert await janitor.sweep_secure_uploads(pool, blobs, grace_seconds=3600) == 1
+    assert await _keys(blobs, "secure") == {f"secure/{live}/000", f"secure/{unrecorded}/000"}
+    assert await janitor.sweep_secure_uploads(pool, blobs, grace_seconds=-3600) == 1
+    assert await _keys(blobs, "secure") == {f"secure/{live}/000"}

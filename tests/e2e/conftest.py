@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from services.common.blobstore import FilesystemBlobStore
 from services.common.db import Pool, create_pool
 from services.common.runtime import Runtime
 from services.intake.store import tokens
@@ -46,7 +47,7 @@ def blob_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 async def fake_detector(infra: Infra, blob_root: Path) -> AsyncIterator[analyzer.TestAnalyzer]:
-    async with analyzer.running(infra.kafka_bootstrap, blob_root) as running:
+    async with analyzer.running(infra.kafka_bootstrap, FilesystemBlobStore(blob_root)) as running:
         yield running
 
 

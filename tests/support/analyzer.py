@@ -1,7 +1,8 @@
 """A test-only stand-in for the detector: it plays the detector's part on Kafka, not its models.
 
-It consumes DetectRequested, reads the file's blob and checks its sha256 against the request
-(proof that intake stored the bytes the client sent), then answers on the results topic:
+It consumes DetectRequested, reads the file's blob from the store intake writes to (the
+filesystem or S3) and checks its sha256 against the request (proof that intake stored the bytes
+the client sent), then answers on the results topic:
 - a file named `fail_*` -> DetectFailed;
 - a file named `hold_*` -> no answer until the test calls `release()` (to test cancel);
 - anything else -> DetectCompleted whose result reports the verified bytes. It carries no
@@ -16,28 +17,27 @@ import contextlib
 import hashlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from contracts import events as ev
 from contracts.topics import DETECT_REQUESTS, route
+from services.common.blobstore import BlobNotFoundError, BlobStore
 
 
 @dataclass
 class TestAnalyzer:
     bootstrap: str
-    blob_root: Path
+    blobs: BlobStore
     teams: set[str] = field(default_factory=set)
     seen: list[ev.DetectRequested] = field(default_factory=list)
     _held: list[ev.DetectRequested] = field(default_factory=list)
     _producer: AIOKafkaProducer | None = None
 
     async def answer(self, request: ev.DetectRequested) -> ev.Event:
-        path = self.blob_root / request.file.blob_key
         try:
-            data = await asyncio.to_thread(path.read_bytes)
-        except FileNotFoundError:
+            data = b"".join([chunk async for chunk in self.blobs.read(request.file.blob_key)])
+        except BlobNotFoundError:
             return self._failed(request, "blob_missing", "media is gone from the blob store")
         if request.file.filename.startswith("fail_"):
             return self._failed(request, "test_failure", "the test analyzer was told to fail")
@@ -109,8 +109,8 @@ class TestAnalyzer:
 
 
 @contextlib.asynccontextmanager
-async def running(bootstrap: str, blob_root: Path) -> AsyncIterator[TestAnalyzer]:
-    analyzer = TestAnalyzer(bootstrap, blob_root)
+async def running(bootstrap: str, blobs: BlobStore) -> AsyncIterator[TestAnalyzer]:
+    analyzer = TestAnalyzer(bootstrap, blobs)
     ready = asyncio.Event()
     task = asyncio.create_task(analyzer.run(ready))
     try:

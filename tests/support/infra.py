@@ -4,18 +4,28 @@ Order (DESIGN.md): `VERITY_KAFKA_BOOTSTRAP` / `VERITY_DATABASE_URL` from the env
 the project's own deploy/local scripts (Kafka jars from Maven Central, PostgreSQL from Debian),
 each caller on a run dir and ports of its own so that tests, benchmarks and a running
 `./dev up` never meet; else testcontainers, where a Docker engine answers. Only what this
-module started is stopped.
+module started is stopped. The S3 blob-store tests also get an S3-compatible server the same
+way (`VERITY_S3_ENDPOINT`, else deploy/local/s3.sh: moto's server).
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import re
 import shutil
 import subprocess
+import urllib.request
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from pydantic import SecretStr
+
+from services.common.blobfactory import open_blob_store
+from services.common.blobstore import BlobStore
+from services.common.settings import CommonSettings
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -28,10 +38,11 @@ class Profile:
     kafka_port: int
     pg_port: int
     fresh_kafka: bool  # an empty cluster per session: no topic or group state leaks across runs
+    s3_port: int = 0  # the moto S3 server of deploy/local/s3.sh, for the S3 blob-store tests
 
 
-TESTS = Profile(REPO / ".run" / "test", 19192, 15532, fresh_kafka=True)
-BENCH = Profile(REPO / ".run" / "bench", 19292, 15632, fresh_kafka=False)
+TESTS = Profile(REPO / ".run" / "test", 19192, 15532, fresh_kafka=True, s3_port=19392)
+BENCH = Profile(REPO / ".run" / "bench", 19292, 15632, fresh_kafka=False, s3_port=19492)
 
 
 @dataclass
@@ -53,6 +64,7 @@ def _run_script(profile: Profile, script: str, *args: str) -> subprocess.Complet
         "VERITY_RUN_DIR": str(profile.run_dir),
         "VERITY_KAFKA_PORT": str(profile.kafka_port),
         "VERITY_PG_PORT": str(profile.pg_port),
+        "VERITY_S3_PORT": str(profile.s3_port),
         "VERITY_KAFKA_FRESH": "1" if profile.fresh_kafka else "",
     }
     return subprocess.run(
@@ -135,3 +147,57 @@ def ensure_infra(profile: Profile = TESTS) -> Infra:
             stop()
         raise
     return Infra(kafka_bootstrap, database_url, source, stops)
+
+
+@dataclass
+class S3Server:
+    """An S3-compatible endpoint (moto's server); any credentials are accepted."""
+
+    endpoint: str
+    _stops: list[Callable[[], object]] = field(default_factory=list)
+
+    def settings(self, bucket: str, prefix: str = "") -> dict[str, str]:
+        """The environment that points a service's blob store at `bucket` here."""
+        return {
+            "VERITY_BLOB_STORE": "s3",
+            "VERITY_S3_BUCKET": bucket,
+            "VERITY_S3_ENDPOINT": self.endpoint,
+            "VERITY_S3_ACCESS_KEY_ID": "test",
+            "VERITY_S3_SECRET_ACCESS_KEY": "test",
+            "VERITY_S3_PREFIX": prefix,
+        }
+
+    def create_bucket(self, bucket: str) -> None:
+        """A plain PUT: moto checks no signature (a real S3 would want a signed request)."""
+        urllib.request.urlopen(
+            urllib.request.Request(f"{self.endpoint}/{bucket}", method="PUT"), timeout=10
+        ).close()
+
+    def keys(self, bucket: str, query: str = "list-type=2") -> list[str]:
+        """The keys S3 itself lists, prefix included (`query="uploads"`: the unfinished
+        multipart uploads')."""
+        url = f"{self.endpoint}/{bucket}?{query}"
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return re.findall(r"<Key>([^<]*)</Key>", response.read().decode())
+
+    def new_store(self, prefix: str = "") -> tuple[str, BlobStore]:
+        """A fresh bucket, and a blob store over it made as a service makes its own."""
+        bucket = f"test-{uuid.uuid4().hex[:12]}"
+        self.create_bucket(bucket)
+        settings = CommonSettings(
+            blob_store="s3", s3_bucket=bucket, s3_endpoint=self.endpoint, s3_prefix=prefix,
+            s3_access_key_id="test", s3_secret_access_key=SecretStr("test"),
+        )  # fmt: skip
+        return bucket, open_blob_store(settings)
+
+    def stop(self) -> None:
+        for stop in reversed(self._stops):
+            stop()
+        self._stops.clear()
+
+
+def ensure_s3(profile: Profile = TESTS) -> S3Server:
+    """`VERITY_S3_ENDPOINT` from the environment, else deploy/local/s3.sh on the profile's port."""
+    stops: list[Callable[[], object]] = []
+    endpoint = os.environ.get("VERITY_S3_ENDPOINT") or _start_script(profile, "s3.sh", stops)
+    return S3Server(endpoint, stops)

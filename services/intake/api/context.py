@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from services.common import urlguard
-from services.common.blobstore import FilesystemBlobStore
+from services.common.blobstore import BlobStore
 from services.common.db import Pool
 from services.common.runtime import Runtime
 from services.intake.api.links import Links
@@ -24,7 +24,7 @@ class Intake:
         *,
         runtime: Runtime,
         settings: IntakeSettings,
-        blobs: FilesystemBlobStore,
+        blobs: BlobStore,
         batches: Batches,
         identities: Identities,
         links: Links,

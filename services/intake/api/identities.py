@@ -101,9 +101,8 @@ class Sample:
                                errors={"file": ["required"]})  # fmt: skip
             filename = form.files[0].filename
         try:
-            probed = await asyncio.to_thread(
-                probe.probe_file, self.intake.blobs.path(self.key), filename
-            )
+            async with self.intake.blobs.local_copy(self.key) as path:
+                probed = await asyncio.to_thread(probe.probe_file, path, filename)
         except probe.MediaRejectedError as exc:
             raise ApiError(p.VALIDATION, exc.reason, errors={filename: [exc.reason]}) from exc
         if probed.media_type == "image":

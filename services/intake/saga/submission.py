@@ -18,7 +18,7 @@ from typing import Literal
 from contracts import problems as p
 from contracts.events import DetectOptions, FileSpec
 from contracts.ids import new_id
-from services.common.blobstore import BlobStore, FilesystemBlobStore
+from services.common.blobstore import BlobStore
 from services.common.db import Pool
 from services.intake.domain.batch import Abandon, BatchKind, Open
 from services.intake.errors import ApiError
@@ -60,7 +60,7 @@ async def unpack(
     files: list[UploadedFile],
     batch_id: str,
     staged: Staged,
-    blobs: FilesystemBlobStore,
+    blobs: BlobStore,
     prober: Prober,
     *,
     max_files: int,
@@ -76,19 +76,19 @@ async def unpack(
             f"`file` must be a .zip archive; got {archive.filename!r} (send media as files[])",
             errors={"file": ["must be a .zip archive"]},
         )
-    path = blobs.path(archive.blob_key)
     limits = ziparchive.ZipLimits(max_media=max_files, max_total_bytes=max_bytes)
     try:
-        members = await asyncio.to_thread(ziparchive.plan, path, limits)
-        extracted: list[Candidate] = []
-        budget = max_bytes
-        for n, member in enumerate(members):
-            key = media_key(batch_id, n)
-            staged.keys.append(key)
-            info = await ziparchive.extract(path, member, blobs, key, max_bytes=budget)
-            budget -= info.size
-            extracted.append(Candidate(member.name, key, info.size, info.sha256))
-            prober.start(key, member.name)
+        async with blobs.local_copy(archive.blob_key) as path:  # zipfile needs to seek
+            members = await asyncio.to_thread(ziparchive.plan, path, limits)
+            extracted: list[Candidate] = []
+            budget = max_bytes
+            for n, member in enumerate(members):
+                key = media_key(batch_id, n)
+                staged.keys.append(key)
+                info = await ziparchive.extract(path, member, blobs, key, max_bytes=budget)
+                budget -= info.size
+                extracted.append(Candidate(member.name, key, info.size, info.sha256))
+                prober.start(key, member.name)
     except ziparchive.ZipRejectedError as exc:
         raise ApiError(
             p.VALIDATION, f"{archive.filename}: {exc}", errors={"file": [str(exc)]}
@@ -100,22 +100,26 @@ async def unpack(
 class Prober:
     """Probes each file as soon as it is stored, so probing overlaps the rest of the upload.
 
-    Probes run in threads (PyAV and Pillow release the GIL while they work); `result` awaits
+    Probes run in threads (PyAV and Pillow release the GIL while they work), on a local copy
+    of the blob (the file itself on the filesystem store, a download from S3); `result` awaits
     one, starting it first if nobody did.
     """
 
-    def __init__(self, blobs: FilesystemBlobStore) -> None:
+    def __init__(self, blobs: BlobStore) -> None:
         self._blobs = blobs
         self._running: dict[str, asyncio.Future[probe.Probed]] = {}
 
     def start(self, blob_key: str, filename: str) -> None:
         if blob_key in self._running:
             return
-        path = self._blobs.path(blob_key)
-        running = asyncio.ensure_future(asyncio.to_thread(probe.probe_file, path, filename))
+        running = asyncio.ensure_future(self._probe(blob_key, filename))
         # a request that fails early never asks for this result: do not warn about it then
         running.add_done_callback(lambda f: f.cancelled() or f.exception())
         self._running[blob_key] = running
+
+    async def _probe(self, blob_key: str, filename: str) -> probe.Probed:
+        async with self._blobs.local_copy(blob_key) as path:
+            return await asyncio.to_thread(probe.probe_file, path, filename)
 
     async def result(self, c: Candidate) -> probe.Probed:
         self.start(c.blob_key, c.filename)

@@ -6,6 +6,9 @@ delete them. Every `interval` the janitor removes such directories once nothing 
 for `grace` (longer than any upload can take), unless the batch id is in the read model.
 Secure uploads (`secure/<upload id>/`) go when their token expired unused, or after `grace`
 when no row records them (the process died between storing the file and recording it).
+It works on any blob store, through `list` (a folder's newest change is its newest blob's) and
+`delete_all`; on S3 a multipart upload cut off by a crash is not listed: the bucket's
+AbortIncompleteMultipartUpload lifecycle rule removes those.
 """
 
 from __future__ import annotations
@@ -13,11 +16,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import shutil
-import time
-from pathlib import Path
+from datetime import UTC, datetime, timedelta
 
 from contracts.ids import ID_PATTERN
+from services.common.blobstore import BlobStore
 from services.common.db import Pool
 from services.intake.store import secure_uploads
 
@@ -26,30 +28,28 @@ STAGING = ("uploads", "media")
 SECURE = "secure"
 
 
-def _last_change(directory: Path) -> float:
-    times = [directory.stat().st_mtime]
-    times += [p.stat().st_mtime for p in directory.iterdir()]
-    return max(times)
-
-
-def _stale_dirs(
-    root: Path, grace_seconds: float, areas: tuple[str, ...] = STAGING
-) -> dict[str, list[Path]]:
-    cutoff = time.time() - grace_seconds
-    stale: dict[str, list[Path]] = {}
+async def _stale_folders(
+    blobs: BlobStore, grace_seconds: float, areas: tuple[str, ...] = STAGING
+) -> dict[str, list[str]]:
+    """Id -> its folders (`<area>/<id>`) in which nothing changed for `grace_seconds`."""
+    latest: dict[str, datetime] = {}
     for area in areas:
-        if not (root / area).is_dir():
-            continue
-        for directory in (root / area).iterdir():
-            with contextlib.suppress(FileNotFoundError):
-                if ID_PATTERN.fullmatch(directory.name) and _last_change(directory) < cutoff:
-                    stale.setdefault(directory.name, []).append(directory)
+        async for blob in blobs.list(area):
+            parts = blob.key.split("/")
+            if len(parts) >= 3 and ID_PATTERN.fullmatch(parts[1]):
+                folder = f"{area}/{parts[1]}"
+                latest[folder] = max(latest.get(folder, blob.last_modified), blob.last_modified)
+    cutoff = datetime.now(UTC) - timedelta(seconds=grace_seconds)
+    stale: dict[str, list[str]] = {}
+    for folder, changed in latest.items():
+        if changed < cutoff:
+            stale.setdefault(folder.split("/")[1], []).append(folder)
     return stale
 
 
-async def sweep(pool: Pool, root: Path, grace_seconds: float) -> int:
-    """Remove orphaned staging directories; returns how many batches' leftovers went."""
-    stale = await asyncio.to_thread(_stale_dirs, root, grace_seconds)
+async def sweep(pool: Pool, blobs: BlobStore, grace_seconds: float) -> int:
+    """Remove orphaned staging folders; returns how many batches' leftovers went."""
+    stale = await _stale_folders(blobs, grace_seconds)
     if not stale:
         return 0
     async with pool.acquire() as conn:
@@ -59,37 +59,39 @@ async def sweep(pool: Pool, root: Path, grace_seconds: float) -> int:
                 "SELECT batch_id FROM batches WHERE batch_id = ANY($1::text[])", list(stale)
             )
         }
-    orphans = [d for batch_id, dirs in stale.items() if batch_id not in owned for d in dirs]
-    for directory in orphans:
-        await asyncio.to_thread(shutil.rmtree, directory, True)
+    orphans = {batch_id: folders for batch_id, folders in stale.items() if batch_id not in owned}
+    for folders in orphans.values():
+        for folder in folders:
+            await blobs.delete_all(folder)
     if orphans:
-        log.warning("deleted orphaned uploads", extra={"fields": {"directories": len(orphans)}})
-    return len({d.name for d in orphans})
+        count = sum(len(folders) for folders in orphans.values())
+        log.warning("deleted orphaned uploads", extra={"fields": {"directories": count}})
+    return len(orphans)
 
 
-async def sweep_secure_uploads(pool: Pool, root: Path, grace_seconds: float) -> int:
+async def sweep_secure_uploads(pool: Pool, blobs: BlobStore, grace_seconds: float) -> int:
     """Delete expired, unused secure uploads and unrecorded ones; returns how many went."""
     async with pool.acquire() as conn:
         expired = await secure_uploads.expired(conn)
-    directories = {(root / key).parent for key in expired}
-    stale = await asyncio.to_thread(_stale_dirs, root, grace_seconds, (SECURE,))
+    folders = {key.rpartition("/")[0] for key in expired}
+    stale = await _stale_folders(blobs, grace_seconds, (SECURE,))
     if stale:
         async with pool.acquire() as conn:
             recorded = await secure_uploads.known(conn, list(stale))
-        directories |= {d for upload_id, dirs in stale.items() if upload_id not in recorded
-                        for d in dirs}  # fmt: skip
-    for directory in directories:
-        await asyncio.to_thread(shutil.rmtree, directory, True)
-    return len(directories)
+        folders |= {f for upload_id, found in stale.items() if upload_id not in recorded
+                    for f in found}  # fmt: skip
+    for folder in folders:
+        await blobs.delete_all(folder)
+    return len(folders)
 
 
 async def run(
-    pool: Pool, root: Path, stopping: asyncio.Event, *, interval: float, grace_seconds: float
+    pool: Pool, blobs: BlobStore, stopping: asyncio.Event, *, interval: float, grace_seconds: float
 ) -> None:
     while not stopping.is_set():
         try:
-            await sweep(pool, root, grace_seconds)
-            await sweep_secure_uploads(pool, root, grace_seconds)
+            await sweep(pool, blobs, grace_seconds)
+            await sweep_secure_uploads(pool, blobs, grace_seconds)
         except Exception:
             log.exception("janitor sweep failed; trying again later")
         with contextlib.suppress(TimeoutError):
