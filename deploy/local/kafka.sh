@@ -15,6 +15,33 @@
 #   VERITY_CACHE          jar cache (default $HOME/.cache/verity)
 #   VERITY_KAFKA_HEAP_OPTS, VERITY_KAFKA_START_TIMEOUT (s, default 90), JAVA_HOME / JAVA
 # Progress messages go to stderr so that stdout carries only the result line.
+#
+# Secure mode (opt-in, VERITY_KAFKA_SECURE=1; needs openssl): what a cluster's TLS + SCRAM
+# listener looks like, on loopback. Besides the PLAINTEXT listener (still on <port>; the
+# controller and inter-broker traffic stay plain on loopback) the broker gets
+#   SASL_SSL on <port>+2: TLS with a broker certificate from a local CA, SCRAM-SHA-512 users
+#   SSL      on <port>+3: mutual TLS (client certificate signed by the same CA required)
+# (listener config: deploy/local/kafka/secure.properties). The CA, the broker's PKCS12 keystore
+# (SAN IP:127.0.0.1, DNS:localhost), a truststore and a client certificate are generated once
+# into $VERITY_RUN_DIR/kafka/tls/. The SCRAM user is created when the storage is formatted, so a
+# data dir formatted in plain mode (or with another password) is refused: VERITY_KAFKA_FRESH=1.
+#   VERITY_KAFKA_SCRAM_USERNAME  default verity
+#   VERITY_KAFKA_SCRAM_PASSWORD  default: generated once, kept in tls/scram-password
+#                                ([A-Za-z0-9._~-] only: --add-scram's syntax has no escaping)
+# In secure mode `start` prints these lines BEFORE the usual last line (which stays
+# VERITY_KAFKA_BOOTSTRAP=<the PLAINTEXT listener>). They are named VERITY_KAFKA_SECURE_* and
+# VERITY_KAFKA_MTLS_*, not like the services' settings, so that exporting every line never mixes
+# a PLAINTEXT bootstrap with TLS settings:
+#   VERITY_KAFKA_SECURE_BOOTSTRAP=127.0.0.1:<port+2>     SASL_SSL, SCRAM-SHA-512
+#   VERITY_KAFKA_SECURE_USERNAME=verity
+#   VERITY_KAFKA_SECURE_PASSWORD_FILE=<tls>/scram-password
+#   VERITY_KAFKA_SECURE_CA_FILE=<tls>/ca.pem             PEM: the CA of both TLS listeners
+#   VERITY_KAFKA_MTLS_BOOTSTRAP=127.0.0.1:<port+3>       SSL, client certificate required
+#   VERITY_KAFKA_MTLS_CERT_FILE=<tls>/client.pem
+#   VERITY_KAFKA_MTLS_KEY_FILE=<tls>/client.key
+# A service then runs with VERITY_KAFKA_BOOTSTRAP=<secure bootstrap>,
+# VERITY_KAFKA_SECURITY_PROTOCOL=SASL_SSL, VERITY_KAFKA_USERNAME, VERITY_KAFKA_PASSWORD and
+# VERITY_KAFKA_CA_FILE. Java tools: --command-config <tls>/client.properties (SASL_SSL).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -33,12 +60,23 @@ if ! [[ $PORT =~ ^[0-9]+$ ]] || (( PORT < 1 || PORT > 65534 )); then
   echo "kafka.sh: bad VERITY_KAFKA_PORT=$PORT" >&2; exit 2
 fi
 CPORT=$((PORT + 1))
+SECURE=0; [[ ${VERITY_KAFKA_SECURE:-0} == 1 ]] && SECURE=1
+SPORT=$((PORT + 2))   # SASL_SSL (secure mode only)
+MPORT=$((PORT + 3))   # SSL with client certificates (secure mode only)
+if (( SECURE && MPORT > 65535 )); then
+  echo "kafka.sh: VERITY_KAFKA_PORT=$PORT too high for secure mode (it uses port + 3)" >&2; exit 2
+fi
+SCRAM_USER=${VERITY_KAFKA_SCRAM_USERNAME:-verity}
+SCRAM_PASSWORD=
 RUN=${VERITY_RUN_DIR:-$ROOT/.run}
 KRUN=$RUN/kafka
 DATA=$KRUN/data
 LOGS=$KRUN/logs
 PIDFILE=$KRUN/kafka.pid
 PORTFILE=$KRUN/port
+TLS=$KRUN/tls
+SECUREFILE=$KRUN/secure        # exists while the running broker has the secure listeners
+SCRAMMARK=$KRUN/scram.formatted
 TIMEOUT=${VERITY_KAFKA_START_TIMEOUT:-90}
 
 if [[ -n ${JAVA:-} ]]; then :
@@ -57,6 +95,7 @@ die() { say "$*"; exit 1; }
 abs_run() {
   mkdir -p "$RUN"; RUN=$(cd "$RUN" && pwd)
   KRUN=$RUN/kafka; DATA=$KRUN/data; LOGS=$KRUN/logs; PIDFILE=$KRUN/kafka.pid; PORTFILE=$KRUN/port
+  TLS=$KRUN/tls; SECUREFILE=$KRUN/secure; SCRAMMARK=$KRUN/scram.formatted
 }
 
 # Serialize start/stop/reset (e.g. parallel test workers) on one lock per run dir.
@@ -107,6 +146,156 @@ render_config() {
   data_esc=$(printf '%s' "$DATA" | sed 's/[\\|&]/\\&/g')
   sed -e "s|@KAFKA_PORT@|$PORT|g" -e "s|@CONTROLLER_PORT@|$CPORT|g" -e "s|@DATA_DIR@|$data_esc|g" \
       "$CONF/server.properties" > "$KRUN/server.properties"
+  if (( SECURE )); then render_secure_config; fi
+}
+
+# Secure mode: the base config without its listener lines, plus secure.properties (which has
+# its own listeners, advertised.listeners and protocol map). It holds passwords: mode 0600.
+render_secure_config() {
+  local tls_esc pass tmp
+  tls_esc=$(printf '%s' "$TLS" | sed 's/[\\|&]/\\&/g')
+  pass=$(<"$TLS/store-password")
+  tmp=$KRUN/server.properties.tmp
+  ( umask 077
+    { grep -v -E '^(listeners|advertised\.listeners|listener\.security\.protocol\.map)=' \
+        "$KRUN/server.properties"
+      echo
+      sed -e "s|@KAFKA_PORT@|$PORT|g" -e "s|@CONTROLLER_PORT@|$CPORT|g" \
+          -e "s|@SASL_SSL_PORT@|$SPORT|g" -e "s|@SSL_PORT@|$MPORT|g" \
+          -e "s|@TLS_DIR@|$tls_esc|g" -e "s|@STORE_PASSWORD@|$pass|g" "$CONF/secure.properties"
+    } > "$tmp" )
+  mv -f "$tmp" "$KRUN/server.properties"
+}
+
+# keytool next to the java we run (JAVA may be a bare name on PATH).
+keytool_bin() {
+  local j; j=$(command -v "$JAVA" || true)
+  if [[ -n $j && -x $(dirname "$(readlink -f "$j")")/keytool ]]; then
+    echo "$(dirname "$(readlink -f "$j")")/keytool"
+  else echo keytool
+  fi
+}
+
+rand_hex() { od -An -N"$1" -tx1 /dev/urandom | tr -d ' \n'; }
+
+# openssl extensions of the local CA, the broker certificate and the client certificate.
+TLS_EXTENSIONS='[req]
+distinguished_name = dn
+[dn]
+[ca]
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+[broker]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature, keyEncipherment
+extendedKeyUsage = serverAuth
+subjectAltName = IP:127.0.0.1, DNS:localhost
+authorityKeyIdentifier = keyid
+[client]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature, keyEncipherment
+extendedKeyUsage = clientAuth
+authorityKeyIdentifier = keyid'
+
+# CA, broker keystore, truststore and a client certificate, once per run dir. Made in a scratch
+# dir that is renamed into place, so an interrupted run leaves nothing half-made behind.
+# Keys are unencrypted PEM (0600); the PKCS12 stores share one generated password.
+make_tls() {
+  local pass=$1 who cn
+  printf '%s\n' "$pass" > store-password
+  printf '%s\n' "$TLS_EXTENSIONS" > ext.cnf
+  openssl req -x509 -new -newkey rsa:2048 -nodes -sha256 -days 3650 -subj "/CN=verity-local-kafka-ca" \
+    -config ext.cnf -extensions ca -keyout ca.key -out ca.pem
+  for who in broker client; do
+    cn=localhost; [[ $who == client ]] && cn=verity-client
+    openssl req -new -newkey rsa:2048 -nodes -sha256 -subj "/CN=$cn" -config ext.cnf \
+      -keyout "$who.key" -out "$who.csr"
+    openssl x509 -req -in "$who.csr" -CA ca.pem -CAkey ca.key -CAcreateserial -sha256 -days 3650 \
+      -extfile ext.cnf -extensions "$who" -out "$who.pem"
+  done
+  openssl pkcs12 -export -name broker -in broker.pem -inkey broker.key -certfile ca.pem \
+    -passout "pass:$pass" -out broker.p12
+  # A trusted-certificate entry for Java: keytool (openssl 3.0 has no -jdktrust).
+  "$(keytool_bin)" -importcert -noprompt -alias verity-local-ca -file ca.pem -storetype PKCS12 \
+    -keystore truststore.p12 -storepass "$pass"
+  rm -f ./*.csr ca.srl ext.cnf
+  chmod 644 ca.pem broker.pem client.pem
+}
+
+ensure_tls() {
+  [[ -f $TLS/.complete ]] && return 0
+  command -v openssl >/dev/null || die "secure mode needs openssl (apt-get install -y openssl)"
+  local t=$KRUN/tls.tmp.$$
+  rm -rf "$t"; mkdir -p "$t"; chmod 700 "$t"
+  say "generating a local CA, a broker and a client certificate into $TLS"
+  if ! (cd "$t" && umask 077 && make_tls "$(rand_hex 16)") > "$LOGS/tls.log" 2>&1; then
+    cat "$LOGS/tls.log" >&2; rm -rf "$t"; die "TLS material generation failed"
+  fi
+  touch "$t/.complete"
+  # a SCRAM password kept from before stays (the data dir's credential matches it)
+  [[ -f $TLS/scram-password ]] && cp -p "$TLS/scram-password" "$t/"
+  rm -rf "$TLS"; mv "$t" "$TLS"
+}
+
+# The SCRAM password in effect: VERITY_KAFKA_SCRAM_PASSWORD, else the one kept in tls/, else new.
+scram_password() {
+  local p
+  if [[ -n ${VERITY_KAFKA_SCRAM_PASSWORD:-} ]]; then p=$VERITY_KAFKA_SCRAM_PASSWORD
+  elif [[ -s $TLS/scram-password ]]; then p=$(<"$TLS/scram-password")
+  else p=$(rand_hex 24)
+  fi
+  [[ $p =~ ^[A-Za-z0-9._~-]+$ ]] || die "VERITY_KAFKA_SCRAM_PASSWORD: only [A-Za-z0-9._~-] allowed"
+  [[ $SCRAM_USER =~ ^[A-Za-z0-9._-]+$ ]] || die "VERITY_KAFKA_SCRAM_USERNAME: only [A-Za-z0-9._-] allowed"
+  SCRAM_PASSWORD=$p
+}
+
+# Kept in tls/scram-password (0600), the file `start` prints for callers to read; written only
+# once the data dir is known to hold this credential.
+keep_scram_password() {
+  if [[ ! -f $TLS/scram-password || $(<"$TLS/scram-password") != "$SCRAM_PASSWORD" ]]; then
+    (umask 077 && printf '%s\n' "$SCRAM_PASSWORD" > "$TLS/scram-password")
+  fi
+}
+
+# What the SCRAM marker holds: the data dir's cluster id and a hash of the credential, so that
+# neither a re-formatted data dir nor a changed password passes for the formatted one.
+scram_mark() {
+  local cid
+  cid=$(sed -n 's/^cluster\.id=//p' "$DATA/meta.properties" 2>/dev/null || true)
+  printf '%s %s\n' "$cid" "$(printf '%s:%s' "$SCRAM_USER" "$SCRAM_PASSWORD" | sha256sum | cut -d' ' -f1)"
+}
+
+check_scram_formatted() {
+  [[ -f $SCRAMMARK && $(<"$SCRAMMARK") == "$(scram_mark)" ]] && return 0
+  die "$DATA was formatted without SCRAM user $SCRAM_USER and this password (in plain mode, or with another password); start with VERITY_KAFKA_FRESH=1 (or run reset) for a new cluster"
+}
+
+# Java client settings for the SASL_SSL listener (e.g. kafka-topics --command-config ...).
+write_client_properties() {
+  local pass; pass=$(<"$TLS/store-password")
+  (umask 077 && cat > "$TLS/client.properties") <<EOF_CLIENT
+# Written by deploy/local/kafka.sh (secure mode): SASL_SSL on 127.0.0.1:$SPORT
+security.protocol=SASL_SSL
+sasl.mechanism=SCRAM-SHA-512
+sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="$SCRAM_USER" password="$SCRAM_PASSWORD";
+ssl.truststore.type=PKCS12
+ssl.truststore.location=$TLS/truststore.p12
+ssl.truststore.password=$pass
+EOF_CLIENT
+}
+
+# The secure mode's result lines (printed before the last line, the PLAINTEXT bootstrap).
+print_secure() {
+  local sport mport user
+  { read -r sport mport; read -r user; } < "$SECUREFILE"
+  echo "VERITY_KAFKA_SECURE_BOOTSTRAP=127.0.0.1:$sport"
+  echo "VERITY_KAFKA_SECURE_USERNAME=$user"
+  echo "VERITY_KAFKA_SECURE_PASSWORD_FILE=$TLS/scram-password"
+  echo "VERITY_KAFKA_SECURE_CA_FILE=$TLS/ca.pem"
+  echo "VERITY_KAFKA_MTLS_BOOTSTRAP=127.0.0.1:$mport"
+  echo "VERITY_KAFKA_MTLS_CERT_FILE=$TLS/client.pem"
+  echo "VERITY_KAFKA_MTLS_KEY_FILE=$TLS/client.key"
 }
 
 format_once() {
@@ -126,15 +315,20 @@ format_once() {
   mkdir -p "$DATA"
   say "formatting $DATA (cluster id $cid)"
   # Static voter in server.properties => no --standalone.
+  # Secure mode: the SCRAM user goes into the bootstrap metadata (no broker round trip needed).
+  local scram=()
+  (( SECURE )) && scram=(--add-scram "SCRAM-SHA-512=[name=$SCRAM_USER,password=$SCRAM_PASSWORD]")
+  rm -f "$SCRAMMARK"
   if ! "$JAVA" "${HEAP[@]}" -Dlog4j2.configurationFile="$CONF/log4j2.properties" -Dkafka.logs.dir="$LOGS" \
        -cp "$LIB/*" kafka.tools.StorageTool format -t "$cid" -c "$KRUN/server.properties" --ignore-formatted \
-       > "$LOGS/format.log" 2>&1 9>&-; then
+       "${scram[@]}" > "$LOGS/format.log" 2>&1 9>&-; then
     cat "$LOGS/format.log" >&2
     die "storage format failed"
   fi
+  if (( SECURE )); then scram_mark > "$SCRAMMARK"; fi
 }
 
-wipe_data() { say "wiping $DATA"; rm -rf "$DATA"; }
+wipe_data() { say "wiping $DATA"; rm -rf "$DATA" "$SCRAMMARK"; }
 
 start() {
   abs_run; take_lock
@@ -146,14 +340,26 @@ start() {
     local rport; rport=$(cat "$PORTFILE" 2>/dev/null || echo "$PORT")
     [[ $rport == "$PORT" ]] || say "note: running broker listens on $rport, not VERITY_KAFKA_PORT=$PORT"
     say "already running (pid $pid)"
+    if (( SECURE )); then
+      [[ -f $SECUREFILE ]] || die "the running broker (pid $pid) has no secure listeners; stop it first, or VERITY_KAFKA_FRESH=1"
+      print_secure
+    fi
     echo "VERITY_KAFKA_BOOTSTRAP=127.0.0.1:$rport"; return 0
   fi
   [[ ${VERITY_KAFKA_FRESH:-0} == 1 ]] && wipe_data
-  for p in "$PORT" "$CPORT"; do port_busy "$p" && die "port $p on 127.0.0.1 is already in use (set VERITY_KAFKA_PORT)"; done
+  local ports=("$PORT" "$CPORT")
+  (( SECURE )) && ports+=("$SPORT" "$MPORT")
+  for p in "${ports[@]}"; do port_busy "$p" && die "port $p on 127.0.0.1 is already in use (set VERITY_KAFKA_PORT)"; done
   fetch
   mkdir -p "$LOGS" "$DATA"
+  rm -f "$SECUREFILE"
+  if (( SECURE )); then ensure_tls; scram_password; fi
   render_config
   format_once
+  if (( SECURE )); then
+    check_scram_formatted; keep_scram_password; write_client_properties
+    printf '%s %s\n%s\n' "$SPORT" "$MPORT" "$SCRAM_USER" > "$SECUREFILE"
+  fi
   # Fresh log files per start, so the readiness grep cannot match an earlier run.
   local f; for f in server.log stdout.log; do [[ -f $LOGS/$f ]] && mv -f "$LOGS/$f" "$LOGS/$f.prev"; done
   local t0=$SECONDS
@@ -171,8 +377,13 @@ start() {
       tail -n 40 "$LOGS/stdout.log" >&2 || true; tail -n 40 "$LOGS/server.log" >&2 2>/dev/null || true
       exit 1
     fi
-    if grep -qs 'Kafka Server started' "$LOGS/server.log" && port_busy "$PORT"; then
+    if grep -qs 'Kafka Server started' "$LOGS/server.log" && port_busy "$PORT" \
+       && { (( ! SECURE )) || { port_busy "$SPORT" && port_busy "$MPORT"; }; }; then
       say "started (pid $pid) in $((SECONDS - t0)) s; logs in $LOGS"
+      if (( SECURE )); then
+        say "secure listeners: SASL_SSL (SCRAM-SHA-512) on 127.0.0.1:$SPORT, mutual TLS on 127.0.0.1:$MPORT"
+        print_secure
+      fi
       echo "VERITY_KAFKA_BOOTSTRAP=127.0.0.1:$PORT"; return 0
     fi
     sleep 0.25
@@ -191,7 +402,7 @@ stop_locked() {
     say "still alive after 30 s; SIGKILL"; kill -KILL "$pid" 2>/dev/null || true
     while alive "$pid"; do sleep 0.1; done
   fi
-  rm -f "$PIDFILE"
+  rm -f "$PIDFILE" "$SECUREFILE"
   say "stopped (pid $pid)"
 }
 
@@ -201,7 +412,12 @@ status() {
   abs_run
   local pid
   if pid=$(running_pid); then
-    echo "kafka running (pid $pid) on 127.0.0.1:$(cat "$PORTFILE" 2>/dev/null || echo "?")"; return 0
+    local extra='' sport mport
+    if [[ -f $SECUREFILE ]]; then
+      read -r sport mport < "$SECUREFILE"
+      extra=", SASL_SSL on 127.0.0.1:$sport, mutual TLS on 127.0.0.1:$mport"
+    fi
+    echo "kafka running (pid $pid) on 127.0.0.1:$(cat "$PORTFILE" 2>/dev/null || echo "?")$extra"; return 0
   fi
   echo "kafka not running"; return 1
 }

@@ -35,6 +35,7 @@ from contracts.events import Event, decode_event
 from contracts.topics import dead_letter_topic
 from services.common import inbox
 from services.common.db import Conn, Pool
+from services.common.kafka_client import KafkaConnection, connection_of
 from services.common.telemetry import context_from_headers
 
 log = logging.getLogger(__name__)
@@ -56,14 +57,16 @@ class RetryPolicy:
         return float(min(self.max_backoff, self.first_backoff * 2 ** (attempt - 1)))
 
 
-def make_broker(bootstrap: str, *, client_id: str) -> KafkaBroker:
+def make_broker(kafka: str | KafkaConnection, *, client_id: str) -> KafkaBroker:
     """A broker whose producer (used for dead letters) is durable: acks=all, idempotent.
 
     Topics are created by `ensure_topics` with their real partition counts, never implicitly
     by a subscriber with one partition.
     """
+    connection = connection_of(kafka)
     return KafkaBroker(
-        bootstrap,
+        connection.bootstrap,
+        security=connection.faststream_security(),
         client_id=client_id,
         acks="all",
         enable_idempotence=True,

@@ -21,6 +21,7 @@ from contracts import headers as h
 from contracts.events import Event, encode_event
 from contracts.topics import route as contract_route
 from services.common.db import Conn, Pool, check_schema_name
+from services.common.kafka_client import KafkaConnection, connection_of
 
 log = logging.getLogger(__name__)
 
@@ -64,10 +65,10 @@ async def enqueue(conn: Conn, events: Sequence[Event], *, route: Router = contra
     await conn.execute("SELECT pg_notify('verity_outbox_' || current_schema(), '')")
 
 
-def kafka_producer(bootstrap: str, **overrides: object) -> AIOKafkaProducer:
+def kafka_producer(kafka: str | KafkaConnection, **overrides: object) -> AIOKafkaProducer:
     """The producer every Verity service publishes with: durable and ordered per partition."""
     config: dict[str, object] = {
-        "bootstrap_servers": bootstrap,
+        **connection_of(kafka).options(),
         "acks": "all",
         "enable_idempotence": True,
         "linger_ms": 5,

@@ -20,6 +20,7 @@ from faststream.kafka import KafkaBroker
 from contracts.topics import ALL_TOPICS, BATCHES, dead_letter_topic
 from services.common.consumer import make_broker
 from services.common.db import Migration, Pool, common_migrations, create_pool, migrate
+from services.common.kafka_client import KafkaConnection
 from services.common.outbox import OutboxRelay, kafka_producer
 from services.common.settings import CommonSettings
 from services.common.telemetry import setup_logging, setup_tracing
@@ -77,15 +78,20 @@ class Runtime:
         setup_tracing(self.service, s.otlp_endpoint)
         self._pool = await create_pool(s.database_url, self.schema)
         await migrate(self._pool, self.schema, [*common_migrations(), *self.migrations])
+        kafka = KafkaConnection.from_settings(s)
         dead_letters = tuple(dead_letter_topic(g) for g in self.consumer_groups)
         await ensure_topics(
-            s.kafka_bootstrap, (*ALL_TOPICS, *dead_letters), partitions=s.kafka_partitions
+            kafka,
+            (*ALL_TOPICS, *dead_letters),
+            partitions=s.kafka_partitions,
+            replication=s.kafka_replication_factor,
+            create=s.kafka_manage_topics,
         )
-        self._producer = kafka_producer(s.kafka_bootstrap)
+        self._producer = kafka_producer(kafka)
         await self._producer.start()
         self._relay = OutboxRelay(self._pool, self.schema, self._producer)
         self._tasks.append(asyncio.create_task(self._relay.run(self._stop)))
-        self._broker = make_broker(s.kafka_bootstrap, client_id=self.service)
+        self._broker = make_broker(kafka, client_id=self.service)
         self.wire(self)
         await self._broker.start()
         self._tasks.extend(asyncio.create_task(loop(self)) for loop in self.background)
