@@ -33,7 +33,7 @@ from pydantic import ValidationError
 from contracts import headers as h
 from contracts.events import Event, decode_event
 from contracts.topics import dead_letter_topic
-from services.common import inbox
+from services.common import inbox, metrics
 from services.common.db import Conn, Pool
 from services.common.kafka_client import KafkaConnection, connection_of
 from services.common.telemetry import context_from_headers
@@ -57,7 +57,9 @@ class RetryPolicy:
         return float(min(self.max_backoff, self.first_backoff * 2 ** (attempt - 1)))
 
 
-def make_broker(kafka: str | KafkaConnection, *, client_id: str) -> KafkaBroker:
+def make_broker(
+    kafka: str | KafkaConnection, *, client_id: str, graceful_seconds: float = 30.0
+) -> KafkaBroker:
     """A broker whose producer (used for dead letters) is durable: acks=all, idempotent.
 
     Topics are created by `ensure_topics` with their real partition counts, never implicitly
@@ -67,12 +69,13 @@ def make_broker(kafka: str | KafkaConnection, *, client_id: str) -> KafkaBroker:
     return KafkaBroker(
         connection.bootstrap,
         security=connection.faststream_security(),
+        middlewares=(metrics.FASTSTREAM,),
         client_id=client_id,
         acks="all",
         enable_idempotence=True,
         allow_auto_create_topics=False,
         logger=logging.getLogger(f"faststream.{client_id}"),
-        graceful_timeout=30.0,
+        graceful_timeout=graceful_seconds,  # in-flight handlers may finish on stop
     )
 
 
@@ -123,6 +126,7 @@ def subscribe(
 ) -> None:
     """Register `handler` for every event on `topics`, in consumer group `group_id`."""
     dlq = dead_letter_topic(group_id)
+    service = metrics.service_of_group(group_id)
 
     async def dead_letter(msg: KafkaMessage, reason: str, error: str, attempts: int) -> None:
         record = msg.raw_message
@@ -143,6 +147,7 @@ def subscribe(
                 h.DLQ_ATTEMPTS: str(attempts),
             },
         )
+        metrics.DEAD_LETTERS.labels(service, group_id, record.topic).inc()
         log.error(
             "message dead-lettered",
             extra={

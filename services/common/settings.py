@@ -44,3 +44,7 @@ class CommonSettings(BaseSettings):
     # The service's own HTTP port (health for every service, the API for intake).
     http_host: str = "127.0.0.1"
     http_port: int = 0
+    # On SIGTERM, open requests and in-flight message handlers (a detector's analysis) get this
+    # long to finish. Keep it below the pod's terminationGracePeriodSeconds (intake: above
+    # `Prefer: wait`'s 120 s; detector: above VERITY_ANALYSIS_TIMEOUT_SECONDS).
+    shutdown_grace_seconds: float = 30.0

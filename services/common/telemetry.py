@@ -1,14 +1,19 @@
 """Tracing and structured logs.
 
 Traces flow HTTP request -> outbox row -> Kafka headers -> consumer span (W3C trace context).
-Spans are exported over OTLP/HTTP only when `VERITY_OTLP_ENDPOINT` is set; otherwise tracing
-still runs, so log lines carry trace ids that join a request with the events it caused.
+Spans are exported over OTLP/HTTP only when an endpoint is configured: `VERITY_OTLP_ENDPOINT`,
+or OpenTelemetry's own `OTEL_EXPORTER_OTLP_ENDPOINT` / `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`
+(with `OTEL_EXPORTER_OTLP_HEADERS` etc., read by the exporter itself). `OTEL_SERVICE_NAME`,
+`OTEL_RESOURCE_ATTRIBUTES`, `OTEL_TRACES_SAMPLER` and `OTEL_SDK_DISABLED` are honoured as the
+SDK defines them. Without an exporter tracing still runs, so log lines carry trace ids that
+join a request with the events it caused.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
@@ -19,6 +24,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 _configured = False
+_OTEL_ENDPOINTS = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 
 
 def setup_tracing(service: str, otlp_endpoint: str | None) -> None:
@@ -26,12 +32,21 @@ def setup_tracing(service: str, otlp_endpoint: str | None) -> None:
     global _configured
     if _configured:
         return
-    provider = TracerProvider(resource=Resource.create({"service.name": f"verity-{service}"}))
+    if os.environ.get("OTEL_SDK_DISABLED", "").lower() == "true":
+        _configured = True  # the API's no-op tracer stays in place
+        return
+    # OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES, when set, win over this default name
+    name = os.environ.get("OTEL_SERVICE_NAME") or f"verity-{service}"
+    provider = TracerProvider(resource=Resource.create({"service.name": name}))
     if otlp_endpoint:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         endpoint = otlp_endpoint.rstrip("/") + "/v1/traces"
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
+    elif any(os.environ.get(v) for v in _OTEL_ENDPOINTS):
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))  # reads OTEL_*
     trace.set_tracer_provider(provider)
     _configured = True
 

@@ -17,13 +17,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from contracts import events as ev
 from contracts.topics import DETECT_REQUESTS, QUESTIONS, VOICEPRINTS
-from services.common import outbox
+from services.common import metrics, outbox
 from services.common.blobstore import BlobNotFoundError, BlobStore
 from services.common.consumer import Handler, RetryPolicy, subscribe
 from services.common.db import Pool
@@ -192,7 +193,9 @@ def handler(
             if await conn.fetchval("SELECT 1 FROM events WHERE stream_id = $1", stream):
                 return  # answered before (a redelivery): do not analyse again
         if isinstance(event, ev.DetectRequested):
+            started = time.perf_counter()
             result = await analyse(event, blobs, worker, timeout_seconds)
+            observe(event, result, time.perf_counter() - started)
         elif isinstance(event, ev.VoiceprintRequested):
             result = await voiceprint(event, blobs, worker, timeout_seconds)
         else:
@@ -206,6 +209,25 @@ def handler(
             await outbox.enqueue(conn, [result])
 
     return on_event
+
+
+def observe(request: ev.DetectRequested, result: Result, seconds: float) -> None:
+    """verity_detects_total and verity_analysis_seconds (services/common/metrics.py)."""
+    modality = request.file.media_type
+    if not isinstance(result, ev.DetectCompleted):
+        metrics.DETECTS.labels(modality, "failed").inc()
+        return
+    found = result.result
+    verdict = next(
+        (found[key] for key in ("video_metrics", "image_metrics", "metrics")
+         if isinstance(found.get(key), dict)),
+        {},
+    )  # fmt: skip
+    model = found.get("model")
+    name = model.get("name") if isinstance(model, dict) else None
+    label = verdict.get("label") if isinstance(verdict, dict) else None
+    metrics.DETECTS.labels(modality, str(label or "none").lower()).inc()
+    metrics.ANALYSIS_SECONDS.labels(modality, str(name or "none")).observe(seconds)
 
 
 def register(

@@ -13,7 +13,7 @@ from services.common import urlguard
 from services.common.blobfactory import open_blob_store
 from services.common.consumer import subscribe, with_inbox
 from services.common.db import Pool
-from services.common.http import health_handler, tracing_plugin
+from services.common.http import request_metrics, service_handlers, tracing_plugin
 from services.common.runtime import Runtime
 from services.intake.api import openapi
 from services.intake.api.account import AccountController, CallbacksController
@@ -125,7 +125,7 @@ def build_app(settings: IntakeSettings) -> Litestar:
     ]
     return Litestar(
         [
-            health_handler(runtime),
+            *service_handlers(runtime),
             ProblemController,  # the pages each problem's `type` names, at the root
             Router("/api/v2", route_handlers=api, security=openapi.SECURITY),
             # the same API where clients look for it: at / (API.md) and at /v2, where Resemble's
@@ -141,6 +141,7 @@ def build_app(settings: IntakeSettings) -> Litestar:
         },
         exception_handlers=EXCEPTION_HANDLERS,
         before_send=[add_response_headers],
+        middleware=[request_metrics("intake")],
         lifespan=[runtime.lifespan],
         plugins=[tracing_plugin()],
         # the UI at /docs, the document at /docs/openapi.json (api/openapi.py fills it in)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from litestar import Litestar
 
-from services.common.http import health_handler
+from services.common.http import request_metrics, service_handlers
 from services.common.runtime import Runtime
 from services.common.urlguard import parse_allowlist
 from services.notifier import consumers
@@ -47,4 +47,8 @@ def build_runtime(settings: NotifierSettings) -> Runtime:
 
 def build_app(settings: NotifierSettings) -> Litestar:
     runtime = build_runtime(settings)
-    return Litestar([health_handler(runtime)], lifespan=[runtime.lifespan])
+    return Litestar(
+        service_handlers(runtime),
+        lifespan=[runtime.lifespan],
+        middleware=[request_metrics("notifier")],
+    )

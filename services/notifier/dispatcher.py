@@ -14,13 +14,29 @@ import logging
 import random
 
 from contracts.ids import utcnow
+from services.common import metrics
 from services.common.db import Pool
 from services.common.eventstore import ConcurrencyError
 from services.notifier import secrets, store
-from services.notifier.domain import RecordAttempt, RetryPolicy, decide
+from services.notifier.domain import (
+    AttemptFailed,
+    Delivered,
+    DeliveryAbandoned,
+    DeliveryEvent,
+    RecordAttempt,
+    RetryPolicy,
+    decide,
+)
 from services.notifier.sender import Sender
 
 log = logging.getLogger(__name__)
+
+# verity_callback_deliveries_total{outcome}: what each recorded attempt came to
+_OUTCOMES: dict[type[DeliveryEvent], str] = {
+    Delivered: "delivered",
+    AttemptFailed: "retry",
+    DeliveryAbandoned: "failed",
+}
 
 
 class Dispatcher:
@@ -72,6 +88,10 @@ class Dispatcher:
         except ConcurrencyError:
             log.warning("another dispatcher recorded this attempt first",
                         extra={"fields": {"webhook_id": webhook_id}})  # fmt: skip
+            return
+        for event in events:
+            if outcome_label := _OUTCOMES.get(type(event)):
+                metrics.CALLBACK_DELIVERIES.labels(outcome_label).inc()
 
     async def run(self, stop: asyncio.Event) -> None:
         running: set[asyncio.Task[None]] = set()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from litestar import Litestar
 
-from services.common.http import health_handler
+from services.common.http import request_metrics, service_handlers
 from services.common.runtime import Runtime
 from services.wallet import consumers
 from services.wallet.schema import MIGRATIONS
@@ -23,4 +23,8 @@ def build_runtime(settings: WalletSettings) -> Runtime:
 
 def build_app(settings: WalletSettings) -> Litestar:
     runtime = build_runtime(settings)
-    return Litestar([health_handler(runtime)], lifespan=[runtime.lifespan])
+    return Litestar(
+        service_handlers(runtime),
+        lifespan=[runtime.lifespan],
+        middleware=[request_metrics("wallet")],
+    )

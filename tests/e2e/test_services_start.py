@@ -82,7 +82,17 @@ async def test_every_service_starts_reports_health_and_stops_on_sigterm(
             assert isinstance(checks, dict)
             # the detector may be answering requests earlier tests left on the shared broker
             assert isinstance(checks.pop("outbox_pending"), int)
-            assert checks == {"database": "ok", "kafka": "ok", "outbox_relay": "ok"}
+            assert checks == {
+                "database": "ok",
+                "kafka": "ok",
+                "outbox_relay": "ok",
+                "started": "ok",
+            }
+            base = f"http://127.0.0.1:{BASE_PORT + i}"
+            for probe in ("/livez", "/readyz", "/startupz"):
+                assert (await client.get(base + probe)).status_code == 200, (name, probe)
+            exposition = (await client.get(f"{base}/metrics")).text
+            assert f'verity_outbox_backlog{{service="{name}"}}' in exposition, name
         docs = await client.get(f"http://127.0.0.1:{BASE_PORT}/docs/openapi.json")
         assert docs.status_code == 200
     for proc in running_services.values():

@@ -82,3 +82,25 @@ def watermark_decoder() -> Any:
 
     decoder = PerthDecoder()
     return decoder if decoder.path.is_file() else None
+
+
+def warm_up() -> dict[str, str]:
+    """Load every model a detect needs now, so the first file does not pay for it.
+
+    Run in the worker process at start-up; the detector counts as started (/startupz) only
+    after it. A model that is not installed is reported, not fatal: its detects fail with
+    `no_model` as they would anyway. (Whisper, used only for intelligence, stays lazy.)
+    """
+    loaders = {
+        "audio": audio_models,
+        "tracing": tracer,
+        "image": image_model,
+        "watermark": watermark_decoder,
+    }
+    report: dict[str, str] = {}
+    for name, load in loaders.items():
+        try:
+            report[name] = "loaded" if load() is not None else "not installed"
+        except AnalysisError as exc:
+            report[name] = exc.message
+    return report

@@ -18,7 +18,7 @@ from pydantic import JsonValue
 from contracts import problems as p
 from contracts.events import DetectOptions
 from contracts.ids import ID_PATTERN, normalize_id
-from services.common import urlguard
+from services.common import metrics, urlguard
 from services.intake.api.auth import Team
 from services.intake.api.context import Intake
 from services.intake.api.wire import cents
@@ -159,6 +159,7 @@ async def rejection(intake: Intake, batch_id: str) -> ApiError:
     }
     # Resemble's names for the same figure: what this request would cost
     details["estimated_cost_cents"] = details["detect_cost_cents"] = details["required_cents"]
+    metrics.BATCHES_REJECTED.labels("insufficient_funds").inc()
     return ApiError(
         p.INSUFFICIENT_FUNDS,
         f"the wallet's available {details['available_cents']} cents do not cover the"
