@@ -95,6 +95,36 @@ class BlobStore(Protocol):
         ...
 
 
+@dataclass
+class Counted:
+    """Bytes seen so far by `grouped`."""
+
+    size: int = 0
+
+
+async def grouped(
+    chunks: AsyncIterable[bytes], max_bytes: int | None, counted: Counted
+) -> AsyncIterator[list[bytes]]:
+    """An upload's chunks in groups of about 1 MiB: uvicorn hands out <=64 KiB at a time, and
+    a thread hop, a disk write or an S3 hand-over per chunk would cost more than the bytes.
+
+    Raises BlobTooLargeError as soon as more than `max_bytes` arrived, without reading further.
+    """
+    pending: list[bytes] = []
+    pending_size = 0
+    async for chunk in chunks:
+        counted.size += len(chunk)
+        if max_bytes is not None and counted.size > max_bytes:
+            raise BlobTooLargeError(max_bytes)
+        pending.append(bytes(chunk))
+        pending_size += len(chunk)
+        if pending_size >= CHUNK_SIZE:
+            yield pending
+            pending, pending_size = [], 0
+    if pending:
+        yield pending
+
+
 def check_key(key: str) -> str:
     """Keys are relative slash-separated names; no '..', no absolute paths, no hidden files."""
     if not _KEY.fullmatch(key) or len(key) > 512:
@@ -121,30 +151,20 @@ class FilesystemBlobStore:
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = _temporary(target)
         digest = hashlib.sha256()
-        size = 0
+        counted = Counted()
         f = await asyncio.to_thread(open, tmp, "wb")
-        # Small chunks (uvicorn hands out <=64 KiB) go to disk ~1 MiB at a time, in a thread,
-        # while the next MiB arrives: one write in flight, so memory stays ~2 MiB per upload.
-        pending: list[bytes] = []
-        pending_size = 0
+        # The ~1 MiB groups go to disk in a thread while the next one arrives: one write in
+        # flight, so memory stays ~2 MiB per upload.
         in_flight: asyncio.Future[None] | None = None
         try:
-            async for chunk in chunks:
-                size += len(chunk)
-                if max_bytes is not None and size > max_bytes:
-                    raise BlobTooLargeError(max_bytes)
-                pending.append(bytes(chunk))
-                pending_size += len(chunk)
-                if pending_size >= CHUNK_SIZE:
-                    if in_flight is not None:
-                        await in_flight
-                    in_flight = asyncio.ensure_future(
-                        asyncio.to_thread(_hash_and_write, f, digest, pending)
-                    )
-                    pending, pending_size = [], 0
+            async for group in grouped(chunks, max_bytes, counted):
+                if in_flight is not None:
+                    await in_flight
+                in_flight = asyncio.ensure_future(
+                    asyncio.to_thread(_hash_and_write, f, digest, group)
+                )
             if in_flight is not None:
                 await in_flight
-            await asyncio.to_thread(_hash_and_write, f, digest, pending)
             await asyncio.to_thread(_flush_and_sync, f)
             f.close()
             await asyncio.to_thread(os.replace, tmp, target)
@@ -154,7 +174,7 @@ class FilesystemBlobStore:
             f.close()
             tmp.unlink(missing_ok=True)
             raise
-        return BlobInfo(key, size, digest.hexdigest())
+        return BlobInfo(key, counted.size, digest.hexdigest())
 
     async def read(self, key: str, *, chunk_size: int = CHUNK_SIZE) -> AsyncIterator[bytes]:
         try:

@@ -34,8 +34,9 @@ from services.common.blobstore import (
     BlobInfo,
     BlobMeta,
     BlobNotFoundError,
-    BlobTooLargeError,
+    Counted,
     check_key,
+    grouped,
 )
 
 if TYPE_CHECKING:
@@ -84,25 +85,15 @@ class S3BlobStore:
         """
         check_key(key)
         digest = hashlib.sha256()
-        size = 0
-        pending: list[bytes] = []
-        pending_size = 0
+        counted = Counted()
         # leaving the block with an exception aborts the upload; without one completes it
         writer = obstore.open_writer_async(
             self._store, key, buffer_size=PART_SIZE, max_concurrency=PARTS_IN_FLIGHT
         )
         async with writer:
-            async for chunk in chunks:
-                size += len(chunk)
-                if max_bytes is not None and size > max_bytes:
-                    raise BlobTooLargeError(max_bytes)
-                pending.append(bytes(chunk))
-                pending_size += len(chunk)
-                if pending_size >= CHUNK_SIZE:  # ~1 MiB per hand-over, not one per chunk
-                    await _send(writer, digest, pending)
-                    pending, pending_size = [], 0
-            await _send(writer, digest, pending)
-        return BlobInfo(key, size, digest.hexdigest())
+            async for group in grouped(chunks, max_bytes, counted):
+                await _send(writer, digest, group)
+        return BlobInfo(key, counted.size, digest.hexdigest())
 
     async def read(self, key: str, *, chunk_size: int = CHUNK_SIZE) -> AsyncIterator[bytes]:
         try:

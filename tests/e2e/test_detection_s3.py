@@ -17,11 +17,8 @@ import httpx
 import pytest
 
 from services.common.blobstore import BlobStore
-from services.common.db import create_pool
 from services.common.runtime import Runtime
-from services.intake.store import tokens
-from services.wallet.commands import execute
-from services.wallet.domain import Credit
+from tests.e2e.conftest import credited_team
 from tests.support import media
 from tests.support.infra import Infra, S3Server
 from tests.support.resemble_spec import checked
@@ -51,16 +48,8 @@ async def system(
         service_process("intake", env, logs / "intake.log") as intake,
         httpx.AsyncClient(base_url=intake.url, timeout=120) as client,
     ):
-        pool = await create_pool(infra.database_url, "intake", max_size=1)
-        async with pool.acquire() as conn:
-            team_id = await tokens.create_team(conn, "detection-s3-test")
-            issued = await tokens.issue_token(conn, team_id)
-        await pool.close()
-        pool = await create_pool(infra.database_url, "wallet", max_size=1)
-        async with pool.acquire() as conn, conn.transaction():
-            await execute(conn, team_id, Credit(amount_micros=10_000_000, reason="test"))
-        await pool.close()
-        yield checked(client), {"Authorization": f"Bearer {issued.token}"}, blobs
+        _, auth = await credited_team(infra.database_url, "detection-s3-test")
+        yield checked(client), auth, blobs
 
 
 async def keys(blobs: BlobStore, folder: str) -> list[str]:

@@ -22,9 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from services.common.db import create_pool
 from services.common.runtime import Runtime
-from services.intake.store import tokens
-from services.wallet.commands import execute
-from services.wallet.domain import Credit
+from tests.e2e.conftest import credited_team
 from tests.e2e.test_detection import espeak
 from tests.support.infra import Infra
 from tests.support.resemble_spec import checked
@@ -70,19 +68,6 @@ async def replicas(
             client = httpx.AsyncClient(base_url=intake.url, timeout=120)
             clients.append(checked(await stack.enter_async_context(client)))
         yield clients
-
-
-async def team(infra: Infra) -> tuple[str, dict[str, str]]:
-    pool = await create_pool(infra.database_url, "intake", max_size=1)
-    async with pool.acquire() as conn:
-        team_id = await tokens.create_team(conn, "replicas-test")
-        issued = await tokens.issue_token(conn, team_id)
-    await pool.close()
-    pool = await create_pool(infra.database_url, "wallet", max_size=1)
-    async with pool.acquire() as conn, conn.transaction():
-        await execute(conn, team_id, Credit(amount_micros=CREDIT, reason="test"))
-    await pool.close()
-    return team_id, {"Authorization": f"Bearer {issued.token}"}
 
 
 async def terminal(client: httpx.AsyncClient, auth: dict[str, str], batch: str) -> Any:
@@ -133,7 +118,7 @@ async def test_two_intakes_and_two_detectors_process_batches_correctly(
     logs = tmp_path / "logs"
     logs.mkdir()
     async with replicas(infra, tmp_path / "blobs", logs) as (first, second):
-        team_id, auth = await team(infra)
+        team_id, auth = await credited_team(infra.database_url, "replicas-test", CREDIT)
         batches = []
         for client, name in ((first, "a"), (second, "b")):
             files = [
