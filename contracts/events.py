@@ -3,6 +3,10 @@
 All events share one envelope (`Event`) and are frozen pydantic models. A consumer decodes
 bytes with `decode_event`, which picks the class from `event_type`. Changing a field's meaning
 means a new `schema_version` (and, for an incompatible change, a new topic version).
+
+Producers are strict, readers tolerant: building an event with a field the model does not know
+fails, but decoding ignores unknown fields (`TOLERANT`), so a release may add optional fields
+while older consumers (the other half of a rolling deploy) keep reading its events.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ BatchOutcome = Literal["completed", "partially_failed", "failed", "cancelled"]
 
 
 class Frozen(BaseModel):
-    """Base for every contract model: immutable, and strict about unknown fields."""
+    """Base for every contract model: immutable, and strict about unknown fields when built."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -354,17 +358,20 @@ EVENT_TYPES: tuple[type[Event], ...] = (
 )
 
 _ANY_EVENT: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)
+# How every reader validates (here, and the services' event stores): fields added by a newer
+# producer are dropped, at any depth; everything the reader knows is still checked.
+TOLERANT: Literal["ignore"] = "ignore"
 
 
 def decode_event(data: bytes | str) -> Event:
     """Parse one serialized event; raises `pydantic.ValidationError` on anything malformed."""
-    event: Event = _ANY_EVENT.validate_json(data)
+    event: Event = _ANY_EVENT.validate_json(data, extra=TOLERANT)
     return event
 
 
 def decode_event_dict(data: Mapping[str, Any]) -> Event:
     """Parse an event from its JSON-compatible dict form (as stored in `events.payload`)."""
-    event: Event = _ANY_EVENT.validate_python(data)
+    event: Event = _ANY_EVENT.validate_python(data, extra=TOLERANT)
     return event
 
 

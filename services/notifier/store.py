@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from contracts import events as ev
+from contracts.events import TOLERANT
 from services.common import outbox
 from services.common.db import Conn
 from services.common.eventstore import EventStore, Recorded
@@ -22,7 +23,7 @@ from services.notifier.schema import PROJECTION_TABLES
 
 
 def _decode(payload: Mapping[str, Any]) -> DeliveryEvent:
-    event: DeliveryEvent = DELIVERY_EVENTS.validate_python(payload)
+    event: DeliveryEvent = DELIVERY_EVENTS.validate_python(payload, extra=TOLERANT)
     return event
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from contracts.events import TOLERANT
 from services.common import outbox
 from services.common.db import Conn
 from services.common.eventstore import EventStore, Recorded
@@ -33,7 +34,7 @@ def stream_id(team_id: str) -> str:
 
 
 def _decode(payload: Mapping[str, Any]) -> WalletEvent:
-    event: WalletEvent = WALLET_EVENTS.validate_python(payload)
+    event: WalletEvent = WALLET_EVENTS.validate_python(payload, extra=TOLERANT)
     return event
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 from aiokafka import AIOKafkaProducer
@@ -154,6 +155,39 @@ async def test_poison_goes_to_the_dead_letter_topic_and_the_partition_moves_on(
     assert "never be processed" in reasons[1][h.DLQ_ERROR]
     assert ev.decode_event(dead.records[1].value) == doomed
     assert await committed_offset(infra.kafka_bootstrap, group, topic) == 4  # after stop too
+
+
+async def test_an_event_from_a_newer_producer_is_handled_not_dead_lettered(
+    infra: Infra, new_topic: TopicFactory, producer: AIOKafkaProducer
+) -> None:
+    """During a rolling deploy the new release's events, with fields this release does not
+    know (top level and nested), reach the old consumers: they must be processed."""
+    topic = await new_topic("newer")
+    group = f"g-{new_id()[:8]}"
+    batch = new_id()
+    known = ev.DetectFailed(
+        team_id=new_id(), correlation_id=batch, batch_id=batch, detect_id=new_id(),
+        error_code="unreadable", error_message="not a WAV file",
+    )  # fmt: skip
+    newer = json.loads(ev.encode_event(known))
+    newer |= {"schema_version": 2, "retryable": False, "hints": {"codec": "opus"}}
+    handled: list[ev.Event] = []
+
+    async def handler(event: ev.Event) -> None:
+        handled.append(event)
+
+    await producer.send_and_wait(topic, json.dumps(newer).encode(), key=batch.encode())
+    broker = make_broker(infra.kafka_bootstrap, client_id="test-newer")
+    subscribe(broker, (topic,), group, handler, retry=RetryPolicy(attempts=1))
+    async with collect(infra.kafka_bootstrap, dead_letter_topic(group)) as dead:
+        await broker.start()
+        try:
+            await wait_until(lambda: len(handled) == 1, what="the newer event was handled")
+            await wait_caught_up(infra.kafka_bootstrap, group, (topic,))
+        finally:
+            await broker.stop()
+        assert dead.records == []
+    assert handled == [known.model_copy(update={"schema_version": 2})]
 
 
 async def test_unavailable_dead_letter_topic_means_no_commit(

@@ -53,13 +53,31 @@ def test_every_event_type_is_routed_and_decodable() -> None:
         assert event_type.model_fields["event_type"].default == event_type.__name__
 
 
-def test_events_are_frozen_and_reject_unknown_fields() -> None:
+def test_events_are_frozen_and_producers_cannot_add_unknown_fields() -> None:
     event = _batch_requested()
     with pytest.raises(ValidationError):
         event.batch_id = new_id()  # type: ignore[misc]
+    fields = event.model_dump()
+    with pytest.raises(ValidationError, match="surprise"):
+        ev.BatchRequested(**fields, surprise=1)  # type: ignore[call-arg]  # mypy knows, too
+    with pytest.raises(ValidationError, match="surprise"):
+        ev.FileSpec(**fields["files"][0], surprise=1)  # type: ignore[call-arg]
+
+
+def test_readers_ignore_fields_a_newer_producer_added_at_any_depth() -> None:
+    """The other half of a rolling deploy: an event from the next release, which added an
+    optional field to the envelope, to a nested file and to the options, still decodes."""
+    event = _batch_requested()
     payload = json.loads(ev.encode_event(event))
-    payload["surprise"] = 1
-    with pytest.raises(ValidationError):
+    payload["priority"] = "high"
+    payload["files"][0]["codec"] = "opus"
+    payload["options"]["new_option"] = {"nested": True}
+    decoded = ev.decode_event(json.dumps(payload))
+    assert decoded == event
+    assert ev.decode_event_dict(payload) == event
+    # what the reader does know is still checked
+    payload["files"][0]["size_bytes"] = -1
+    with pytest.raises(ValidationError, match="size_bytes"):
         ev.decode_event(json.dumps(payload))
 
 

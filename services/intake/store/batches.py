@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import JsonValue
 
 from contracts import events as ev
+from contracts.events import TOLERANT
 from services.common import outbox
 from services.common.db import Conn
 from services.common.eventstore import EventStore, Recorded
@@ -53,7 +54,7 @@ def detect_key(detect_id: str) -> str:
 
 
 def _decode(payload: Mapping[str, Any]) -> BatchEvent:
-    event: BatchEvent = BATCH_EVENTS.validate_python(payload)
+    event: BatchEvent = BATCH_EVENTS.validate_python(payload, extra=TOLERANT)
     return event
 
 

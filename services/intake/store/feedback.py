@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
+from contracts.events import TOLERANT
 from services.common.db import Conn
 from services.common.eventstore import EventStore, Recorded
 from services.intake.domain import feedback as domain
@@ -16,7 +17,7 @@ from services.intake.store.streams import decide_and_record
 
 
 def decode(payload: Mapping[str, Any]) -> domain.FeedbackEvent:
-    event: domain.FeedbackEvent = domain.FEEDBACK_EVENTS.validate_python(payload)
+    event: domain.FeedbackEvent = domain.FEEDBACK_EVENTS.validate_python(payload, extra=TOLERANT)
     return event
 
 

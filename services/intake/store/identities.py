@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from contracts import events as ev
+from contracts.events import TOLERANT
 from services.common.blobstore import BlobStore
 from services.common.db import Conn
 from services.common.eventstore import EventStore, Recorded
@@ -32,7 +33,7 @@ def answer_key(request_id: str) -> str:
 
 
 def decode(payload: Mapping[str, Any]) -> domain.IdentityEvent:
-    event: domain.IdentityEvent = domain.IDENTITY_EVENTS.validate_python(payload)
+    event: domain.IdentityEvent = domain.IDENTITY_EVENTS.validate_python(payload, extra=TOLERANT)
     return event
 
 

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from contracts import events as ev
+from contracts.events import TOLERANT
 from services.common.db import Conn
 from services.common.eventstore import EventStore, Recorded
 from services.intake.domain import question as domain
@@ -17,7 +18,7 @@ from services.intake.store.streams import decide_and_record
 
 
 def decode(payload: Mapping[str, Any]) -> domain.QuestionEvent:
-    event: domain.QuestionEvent = domain.QUESTION_EVENTS.validate_python(payload)
+    event: domain.QuestionEvent = domain.QUESTION_EVENTS.validate_python(payload, extra=TOLERANT)
     return event
 
 
