@@ -86,6 +86,12 @@ CALLBACK_DELIVERIES = Counter(
     "Callback attempts by outcome: delivered, retry (will try again), failed (gave up).",
     ["outcome"],
 )
+PUBLIC_EVENTS = Counter(
+    "verity_public_events_total",
+    "Public events queued, by CloudEvents type; conforms=false: the item broke its public"
+    " model (published all the same, and logged: a bug to fix, see docs/events.md).",
+    ["type", "conforms"],
+)
 
 # FastStream's own consumer metrics (received, processed, durations); one middleware object per
 # process, since its collectors are registered once in the registry.

@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 from aiokafka import AIOKafkaProducer
 from opentelemetry import propagate
@@ -33,33 +34,55 @@ def notify_channel(schema: str) -> str:
 Router = Callable[[Event], tuple[str, str]]
 
 
-async def enqueue(conn: Conn, events: Sequence[Event], *, route: Router = contract_route) -> None:
-    """Queue events for publication; they leave only if the caller's transaction commits.
+@dataclass(frozen=True)
+class Message:
+    """One outbox row as it will leave: an internal event (`of_event`) or any other message,
+    such as a public CloudEvent whose value is its data and whose attributes are headers."""
 
-    The current trace context is stored with each row so that consumers continue the trace of
-    the request that caused the event. `route` picks (topic, key); tests pass their own.
-    """
-    if not events:
-        return
-    carrier: dict[str, str] = {}
-    propagate.inject(carrier)
-    rows = []
-    for event in events:
+    topic: str
+    key: str
+    message_id: str
+    kind: str
+    payload: bytes
+    headers: Mapping[str, str]
+
+    @classmethod
+    def of_event(cls, event: Event, route: Router = contract_route) -> Message:
         topic, key = route(event)
-        row_headers = {
+        event_headers = {
             h.EVENT_ID: event.event_id,
             h.EVENT_TYPE: event.event_type,
             h.SCHEMA_VERSION: str(event.schema_version),
             h.CONTENT_TYPE: h.JSON,
-            **carrier,
         }
-        rows.append(
-            (topic, key, event.event_id, event.event_type, encode_event(event), row_headers)
-        )
+        return cls(topic, key, event.event_id, event.event_type, encode_event(event), event_headers)
+
+
+async def enqueue(conn: Conn, events: Sequence[Event], *, route: Router = contract_route) -> None:
+    """Queue events for publication; they leave only if the caller's transaction commits.
+
+    `route` picks (topic, key); tests pass their own.
+    """
+    await enqueue_messages(conn, [Message.of_event(event, route) for event in events])
+
+
+async def enqueue_messages(conn: Conn, messages: Sequence[Message]) -> None:
+    """Queue messages in the caller's transaction, in order.
+
+    The current trace context is stored with each row so that consumers continue the trace of
+    the request that caused the message.
+    """
+    if not messages:
+        return
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
     await conn.executemany(
         "INSERT INTO outbox (topic, key, event_id, event_type, payload, headers)"
         " VALUES ($1, $2, $3, $4, $5, $6)",
-        rows,
+        [
+            (m.topic, m.key, m.message_id, m.kind, m.payload, {**m.headers, **carrier})
+            for m in messages
+        ],
     )
     # delivered at commit; the channel name matches `notify_channel(schema)`
     await conn.execute("SELECT pg_notify('verity_outbox_' || current_schema(), '')")

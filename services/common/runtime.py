@@ -37,6 +37,8 @@ class Runtime:
     settings: CommonSettings
     migrations: Sequence[Migration] = ()
     consumer_groups: Sequence[str] = ()
+    # topics the service needs besides the internal ones (intake's public topics)
+    topics: Sequence[str] = ()
     wire: Callable[[Runtime], None] = lambda _: None
     # long-running loops of the service (e.g. the notifier's dispatcher); each gets `stopping`
     background: Sequence[Callable[[Runtime], Coroutine[Any, Any, None]]] = ()
@@ -94,7 +96,7 @@ class Runtime:
         dead_letters = tuple(dead_letter_topic(g) for g in self.consumer_groups)
         await ensure_topics(
             kafka,
-            (*ALL_TOPICS, *dead_letters),
+            (*ALL_TOPICS, *self.topics, *dead_letters),
             partitions=s.kafka_partitions,
             replication=s.kafka_replication_factor,
             create=s.kafka_manage_topics,

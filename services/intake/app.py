@@ -8,13 +8,16 @@ from litestar import Litestar, Router
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
+from contracts import public
 from contracts.topics import CALLBACKS, DETECT_RESULTS, LEDGER, QUESTIONS, VOICEPRINTS, WALLET
 from services.common import urlguard
 from services.common.blobfactory import open_blob_store
 from services.common.consumer import subscribe, with_inbox
 from services.common.db import Pool
 from services.common.http import request_metrics, service_handlers, tracing_plugin
+from services.common.kafka_client import KafkaConnection
 from services.common.runtime import Runtime
+from services.common.topics_admin import ensure_topics
 from services.intake.api import openapi
 from services.intake.api.account import AccountController, CallbacksController
 from services.intake.api.auth import authenticate
@@ -28,8 +31,10 @@ from services.intake.api.identities import IdentityController
 from services.intake.api.links import Links
 from services.intake.api.media_tokens import MediaTokens
 from services.intake.api.problems import ProblemController
+from services.intake.api.public_events import PublicEvents
 from services.intake.api.questions import QuestionController
 from services.intake.api.ratelimit import RateLimiter
+from services.intake.api.schemas import SchemaController
 from services.intake.api.secure_uploads import SecureUploadController
 from services.intake.api.tracings import TracingController
 from services.intake.api.views import callback_renderer
@@ -53,11 +58,27 @@ GROUPS = (
 )
 
 
+def public_events(settings: IntakeSettings, links: Links) -> PublicEvents:
+    """In `per_team` mode a team's topics are created before its first event: intake's Kafka
+    user needs Create on the `verity.public.team.` prefix (docs/events.md)."""
+    kafka = KafkaConnection.from_settings(settings)
+
+    async def team_topics(team_id: str) -> None:
+        await ensure_topics(
+            kafka,
+            tuple(public.per_team_topic(t, team_id) for t in public.PUBLIC_TOPICS),
+            partitions=settings.kafka_partitions,
+            replication=settings.kafka_replication_factor,
+        )
+
+    return PublicEvents(links, settings.public_events, team_topics)
+
+
 def build_app(settings: IntakeSettings) -> Litestar:
     blobs = open_blob_store(settings)
     signing_key = settings.url_signing_key.encode() or secrets.token_bytes(32)
     links = Links(settings.public_url, signing_key, settings.visualization_link_seconds)
-    batches = Batches(blobs, callback_renderer(links))
+    batches = Batches(blobs, callback_renderer(links), public_events(settings, links))
     identities = Identities(blobs)
     progress = Progress(settings.database_url)
 
@@ -89,6 +110,7 @@ def build_app(settings: IntakeSettings) -> Litestar:
         settings,
         migrations=MIGRATIONS,
         consumer_groups=GROUPS,
+        topics=public.PUBLIC_TOPICS if settings.public_events == "shared" else (),
         wire=wire,
         background=(listen, sweep),
     )
@@ -127,6 +149,7 @@ def build_app(settings: IntakeSettings) -> Litestar:
         [
             *service_handlers(runtime),
             ProblemController,  # the pages each problem's `type` names, at the root
+            SchemaController,  # the public events' JSON Schemas (their ce_dataschema)
             Router("/api/v2", route_handlers=api, security=openapi.SECURITY),
             # the same API where clients look for it: at / (API.md) and at /v2, where Resemble's
             # SDKs end up when their base URL is the bare host (`<base>v2/detect`); the OpenAPI

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from services.common.settings import CommonSettings
@@ -12,6 +14,10 @@ MB = 1024 * 1024
 class IntakeSettings(CommonSettings):
     # Where clients reach this API; media and visualization URLs in detect items start with it.
     public_url: str = "http://127.0.0.1:8000"
+    # Public events for other teams (docs/events.md): `shared` publishes every team's terminal
+    # detects and batches on verity.public.{detections,batches}.v1; `per_team` on a topic pair
+    # per team (intake creates them on first use), for ACLs that keep teams apart; `off`: none.
+    public_events: Literal["off", "shared", "per_team"] = "shared"
     # How long POST /detect/batch waits for the wallet's decision before answering 503.
     wallet_timeout_seconds: float = Field(default=10.0, gt=0)
     rate_limit_per_second: float = Field(default=40.0, gt=0)

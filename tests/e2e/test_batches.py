@@ -20,14 +20,22 @@ from typing import Any
 
 import httpx
 import pytest
+from cloudevents.core.bindings.kafka import KafkaMessage, from_binary_event
 
+from contracts import events as ev
+from contracts import public
+from services.common import outbox
 from services.common.db import Pool
 from services.common.projections import rebuild
 from services.common.runtime import Runtime
+from services.common.topics_admin import ensure_topics
+from services.intake.api.links import Links
+from services.intake.api.public_events import PublicEvents
 from services.intake.store.batches import ALL_PROJECTIONS, LOG
 from tests.e2e.conftest import DOLLAR, TeamFactory, intake_client
 from tests.support import analyzer, media
 from tests.support.infra import Infra
+from tests.support.kafka import collect, wait_until
 from tests.support.media_server import media_server
 from tests.support.resemble_spec import checked
 from tests.support.services import service_process
@@ -688,3 +696,83 @@ async def test_rebuilt_projection_equals_the_live_one(
     assert replayed > 0
     assert live["detects"]
     assert rebuilt == live
+
+
+# --- public events (contracts/public.py, docs/events.md) -----------------------------------
+
+
+def _cloudevents(records: list[Any], team_id: str) -> list[Any]:
+    events = [from_binary_event(KafkaMessage(dict(r.headers), r.key, r.value)) for r in records]
+    return [e for e in events if e.get_extension(public.TEAM_EXTENSION) == team_id]
+
+
+async def test_a_cancelled_batch_publishes_its_stopped_detects_as_failed(
+    client: Client, new_team: TeamFactory, fake_detector: analyzer.TestAnalyzer, infra: Infra
+) -> None:
+    team_id, auth = await new_team()
+    async with collect(infra.kafka_bootstrap, public.DETECTIONS, public.BATCHES) as seen:
+        response = await client.post(
+            "/detect/batch", files=wavs(1) + wavs(1, "hold_"), headers=auth
+        )
+        batch_id = response.json()["item"]["uuid"]
+        done, held = response.json()["item"]["detect_uuids"]
+        await wait_until(lambda: len(_cloudevents(seen.records, team_id)) == 1, what="clip done")
+        assert (await client.post(f"/detect/batch/{batch_id}/cancel", headers=auth)).is_success
+        await wait_until(lambda: len(_cloudevents(seen.records, team_id)) == 3, what="cancelled")
+        await fake_detector.release()  # the held file's result now comes, too late to count
+        await asyncio.sleep(1)
+        events = {e.get_subject(): e for e in _cloudevents(seen.records, team_id)}
+    assert len(events) == 3  # nothing more: the late result changed nothing
+    assert events[done].get_type() == public.DETECT_COMPLETED.type
+    assert events[held].get_type() == public.DETECT_FAILED.type
+    stopped = events[held].get_data()
+    assert isinstance(stopped, dict)
+    assert stopped["status"] == "failed"
+    assert "cancelled" in stopped["error_message"]
+    finished = events[batch_id].get_data()
+    assert isinstance(finished, dict)
+    assert events[batch_id].get_type() == public.BATCH_FINISHED.type
+    assert (finished["status"], finished["cancelled"]) == ("partially_failed", True)
+    assert finished["detect_uuids"] == [done, held]
+
+
+async def test_per_team_mode_publishes_on_the_teams_own_topics(
+    client: Client, new_team: TeamFactory, pools: dict[str, Pool], infra: Infra
+) -> None:
+    """The module's intake runs in shared mode; here a per_team renderer turns one of its
+    recorded results into public events and queues them in intake's outbox, which the running
+    relay publishes, on topics created for the team on first use (and only then)."""
+    team_id, auth = await new_team()
+    response = await client.post("/detect", files={"file": ("a.wav", WAV)}, headers=auth)
+    detect_id = response.json()["item"]["uuid"]
+    await finished(client, auth, f"/detect/{detect_id}")
+    created: list[str] = []
+
+    async def team_topics(team: str) -> None:
+        names = tuple(public.per_team_topic(t, team) for t in public.PUBLIC_TOPICS)
+        await ensure_topics(infra.kafka_bootstrap, names, partitions=2)
+        created.append(team)
+
+    renderer = PublicEvents(Links("http://verity.test", b"k", 60), "per_team", team_topics)
+    async with pools["intake"].acquire() as conn:
+        payload = await conn.fetchval(
+            "SELECT payload FROM events WHERE event_type = 'DetectCompleted'"
+            " AND payload->>'detect_id' = $1",
+            detect_id,
+        )
+        result = ev.decode_event_dict(payload)
+        for _ in range(2):  # the second time, the team's topics are known to exist
+            async with conn.transaction():
+                await outbox.enqueue_messages(conn, await renderer(conn, [result]))
+    assert created == [team_id]
+    own_topic = public.per_team_topic(public.DETECTIONS, team_id)
+    assert own_topic == f"verity.public.team.{team_id}.detections.v1"
+    async with collect(infra.kafka_bootstrap, own_topic) as seen:
+        await wait_until(lambda: len(seen.records) == 2, what="both copies published")
+    events = _cloudevents(seen.records, team_id)
+    assert [e.get_subject() for e in events] == [detect_id, detect_id]
+    assert events[0].get_id() == events[1].get_id()  # the same event: a consumer dedupes it
+    data = events[0].get_data()
+    assert isinstance(data, dict)
+    assert data["uuid"] == detect_id
+    assert data["batch_uuid"] is None  # a single detect: no batch event either

@@ -17,13 +17,17 @@ import shutil
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
+import jsonschema
 import pytest
+from cloudevents.core.bindings.kafka import KafkaMessage, from_binary_event
 
 from contracts import events as ev
+from contracts import public
 from contracts.ids import new_id
 from services.common.blobstore import FilesystemBlobStore
 from services.common.db import create_pool
@@ -40,11 +44,13 @@ from services.wallet.domain import Credit
 from tests.support import media
 from tests.support.chat_server import chat_server
 from tests.support.infra import Infra
+from tests.support.kafka import collect, wait_until
 from tests.support.resemble_spec import checked
 from tests.support.services import service_process
 
 pytestmark = pytest.mark.infra
 OTHER_TEAM: dict[str, str] = {}  # a second team's credentials, set by the `system` fixture
+TEAM: list[str] = []  # the module's team id, set by the `system` fixture
 BLOB_ROOT: list[Path] = []  # the blob store's directory, set by the `system` fixture
 LLM_REQUESTS: list[list[dict[str, Any]]] = []  # what the stand-in LLM was sent
 LLM_REPLY = "The audio score is far above the threshold; check the caller's number."
@@ -92,6 +98,7 @@ async def system(
                 await execute(conn, team_id, Credit(amount_micros=10_000_000, reason="test"))
             await pool.close()
             OTHER_TEAM.update({"Authorization": f"Bearer {other.token}"})
+            TEAM.append(team_id)
             BLOB_ROOT.append(blob_root)
             LLM_REQUESTS.append(asked)
             yield checked(client), {"Authorization": f"Bearer {issued.token}"}
@@ -464,3 +471,115 @@ async def test_a_result_too_late_to_count_leaves_no_picture(
     finally:
         await pool.close()
     assert not (BLOB_ROOT[0] / key).exists()
+
+
+# --- public events (contracts/public.py, docs/events.md) -----------------------------------
+
+
+async def _all_items(client: httpx.AsyncClient, auth: dict[str, str], path: str) -> list[Any]:
+    items: list[Any] = []
+    page, pages = 1, 1
+    while page <= pages:
+        response = await client.get(path, headers=auth, params={"page": page, "page_size": 1000})
+        assert response.status_code == 200, response.text
+        items += response.json()["items"]
+        pages, page = response.json()["num_pages"], page + 1
+    return items
+
+
+def _without_links(item: dict[str, Any]) -> dict[str, Any]:
+    """A visualization link is signed afresh (with a new expiry) on every rendering."""
+    unlinked = dict(item)
+    for key in ("metrics", "image_metrics", "video_metrics"):
+        if isinstance(unlinked.get(key), dict):
+            unlinked[key] = {k: v for k, v in unlinked[key].items() if k != "image"}
+    return unlinked
+
+
+def _schema_validator(schema: dict[str, Any]) -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(
+        schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+    )
+
+
+async def test_every_terminal_detect_and_batch_is_a_public_cloudevent(
+    infra: Infra, system: tuple[httpx.AsyncClient, dict[str, str]]
+) -> None:
+    """What another team's consumer sees: each of this module's terminal detects once on the
+    public topic, as a CloudEvent the `cloudevents` SDK decodes, whose data is the item GET
+    shows, valid under the schema its ce_dataschema names (served by intake); the batches
+    likewise; and the example consumer in examples/ prints them all."""
+    client, auth = system
+    own = await detect_now(client, auth, "public.wav", media.SPEECH.read_bytes())
+    detects = {d["uuid"]: d for d in await _all_items(client, auth, "/api/v2/detect")}
+    batches = {b["uuid"]: b for b in await _all_items(client, auth, "/api/v2/detect/batch")}
+    assert own["uuid"] in detects  # and the module's other tests made more, and batches
+    assert all(d["status"] != "processing" for d in detects.values())
+    mine: dict[str, list[Any]] = {}  # subject -> its CloudEvents
+
+    def collected() -> bool:
+        mine.clear()
+        for record in seen.records:
+            event = from_binary_event(KafkaMessage(dict(record.headers), record.key, record.value))
+            if event.get_extension(public.TEAM_EXTENSION) == TEAM[0]:
+                mine.setdefault(str(event.get_subject()), []).append((record, event))
+        return set(detects) | set(batches) <= set(mine)
+
+    async with collect(infra.kafka_bootstrap, public.DETECTIONS, public.BATCHES) as seen:
+        await wait_until(collected, timeout=60, what="every terminal detect and batch published")
+
+    schemas: dict[str, Any] = {}
+    for subject, events in mine.items():
+        assert len({e.get_id() for _, e in events}) == 1, f"{subject} was published once"
+        record, event = events[0]
+        data = event.get_data()
+        assert isinstance(data, dict)
+        assert data["uuid"] == subject == record.key.decode()
+        assert event.get_specversion() == "1.0"
+        assert event.get_datacontenttype() == public.JSON
+        schema_url = event.get_dataschema()
+        assert schema_url is not None
+        assert schema_url.startswith("http://verity.test/events/")
+        if schema_url not in schemas:
+            response = await client.get(schema_url.removeprefix("http://verity.test"))
+            assert response.status_code == 200, response.text
+            schemas[schema_url] = response.json()
+        errors = [e.message for e in _schema_validator(schemas[schema_url]).iter_errors(data)]
+        assert errors == [], (subject, errors)
+        if subject in batches:
+            assert record.topic == public.BATCHES
+            assert event.get_type() == public.BATCH_FINISHED.type
+            assert event.get_source() == "http://verity.test/api/v2/detect/batch"
+            public.Batch.checked(data)
+            assert data["detect_uuids"] == batches[subject]["detect_uuids"]
+            assert data["status"] == batches[subject]["status"]
+            continue
+        assert record.topic == public.DETECTIONS
+        assert event.get_source() == "http://verity.test/api/v2/detect"
+        assert event.get_type() == f"dev.verity.detect.{data['status']}"
+        public.Detection.checked(data)  # strictly: every key of the item is in the contract
+        assert event.get_time() is not None
+        assert event.get_time() >= datetime.fromisoformat(data["created_at"])
+        shown = detects.get(subject)
+        if shown is not None and shown["updated_at"] == data["updated_at"]:
+            assert _without_links(data) == _without_links(shown)  # the item GET shows
+
+    metrics_page = (await client.get("/metrics")).text
+    assert 'verity_public_events_total{conforms="true"' in metrics_page
+    assert 'conforms="false"' not in metrics_page, "an item broke its public model"
+
+    example = Path(__file__).parents[2] / "examples" / "public_consumer.py"
+    wanted = [s for s, events in mine.items() if events[0][0].topic == public.DETECTIONS]
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, str(example), "--bootstrap", infra.kafka_bootstrap,
+        "--group", f"example-{new_id()[:8]}", "--team", TEAM[0], "--limit", str(len(wanted)),
+        stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    async with asyncio.timeout(60):
+        out, _ = await proc.communicate()
+    assert proc.returncode == 0
+    lines = [json.loads(line) for line in out.decode().splitlines()]
+    assert sorted(line["detect"] for line in lines) == sorted(wanted)
+    by_detect = {line["detect"]: line for line in lines}
+    assert by_detect[own["uuid"]]["label"] == own["metrics"]["label"]
+    assert by_detect[own["uuid"]]["filename"] == "public.wav"

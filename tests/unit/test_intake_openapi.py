@@ -28,7 +28,7 @@ from services.intake.settings import IntakeSettings
 from tests.support.resemble_spec import SPEC
 
 METHODS = ("get", "post", "put", "patch", "delete")
-PUBLIC = {"getVisualization", "getProblemType"}
+PUBLIC = {"getVisualization", "getProblemType", "getEventSchema"}
 
 
 @functools.cache
@@ -60,10 +60,10 @@ def multipart(operation_id: str) -> dict[str, Any]:
 
 def test_each_operation_is_listed_once_below_api_v2() -> None:
     paths = list(document()["paths"])
-    assert all(path.startswith(("/api/v2/", "/problems/")) for path in paths), paths
+    assert all(path.startswith(("/api/v2/", "/problems/", "/events/")) for path in paths), paths
     assert not any(path.startswith(("/v2/", "/detect")) for path in paths)
     ids = [op["operationId"] for _, _, op in operations()]
-    assert len(ids) == len(set(ids)) == 29
+    assert len(ids) == len(set(ids)) == 30
 
 
 def test_resemble_endpoints_carry_resemble_operation_ids() -> None:
@@ -147,7 +147,7 @@ def test_every_error_is_a_problem_with_its_headers() -> None:
     assert {"Location", "RateLimit", "RateLimit-Policy"} <= set(created)
 
 
-def test_bearer_everywhere_but_the_signed_link_and_the_problem_pages() -> None:
+def test_bearer_everywhere_but_the_signed_link_the_problem_pages_and_schemas() -> None:
     scheme = document()["components"]["securitySchemes"]["bearer"]
     assert (scheme["type"], scheme["scheme"]) == ("http", "bearer")
     assert "Token token=" in scheme["description"]

@@ -81,6 +81,7 @@ TAGS = [
     Tag(name="identities", description="Saved voice identities and voice search."),
     Tag(name="account", description="The team, its wallet and its usage."),
     Tag(name="problems", description="What each error `type` means (RFC 9457)."),
+    Tag(name="events", description="The JSON Schemas of the public Kafka events (docs/events.md)."),
 ]
 DESCRIPTION = (
     "Self-hosted deepfake detection, wire-compatible with Resemble AI's Detect API (v2). Every"

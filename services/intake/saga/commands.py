@@ -22,6 +22,7 @@ class Batches:
 
     blobs: BlobStore
     render: batches.PayloadRenderer
+    public: batches.PublicRenderer = batches.no_public_events
 
     async def execute(
         self, conn: Conn, batch_id: str, command: Command
@@ -39,7 +40,7 @@ class Batches:
                 return [], batch
             try:
                 async with conn.transaction():  # a savepoint: a lost race leaves nothing behind
-                    await batches.record(conn, batch, events, self.render)
+                    await batches.record(conn, batch, events, self.render, self.public)
             except ConcurrencyError:
                 if attempt == MAX_ATTEMPTS:
                     raise

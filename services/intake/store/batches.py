@@ -41,6 +41,12 @@ _OTHERS = (identities, feedback, questions)
 
 # Renders the callback body of a batch that just ended, from the read model (api/views.py).
 PayloadRenderer = Callable[[Conn, ev.BatchTerminal], Awaitable[dict[str, JsonValue]]]
+# The public events (api/public_events.py) that recorded events cause, rendered likewise.
+PublicRenderer = Callable[[Conn, Sequence[ev.Event]], Awaitable[list[outbox.Message]]]
+
+
+async def no_public_events(conn: Conn, recorded: Sequence[ev.Event]) -> list[outbox.Message]:
+    return []
 
 
 def batch_key(batch_id: str) -> str:
@@ -75,12 +81,17 @@ async def load(conn: Conn, batch_id: str) -> Batch:
 
 
 async def record(
-    conn: Conn, batch: Batch, events: Sequence[BatchEvent], render: PayloadRenderer
+    conn: Conn,
+    batch: Batch,
+    events: Sequence[BatchEvent],
+    render: PayloadRenderer,
+    public: PublicRenderer = no_public_events,
 ) -> None:
     """Append `events` after `batch.version`, project them, queue what intake publishes.
 
     A BatchTerminal goes last and gets its callback payload rendered from the read model the
-    events before it produced, so the callback shows exactly what a GET would.
+    events before it produced, so the callback shows exactly what a GET would; the public
+    events are rendered once every event is projected.
     Raises ConcurrencyError when another writer moved the stream first.
     """
     head = [e for e in events if not isinstance(e, ev.BatchTerminal)]
@@ -94,7 +105,10 @@ async def record(
         for r in await EVENTS.append(conn, batch.batch_id, version, [terminal]):
             await PROJECTION.apply(conn, r)
             recorded.append(r)
-    await outbox.enqueue(conn, [r.event for r in recorded if isinstance(r.event, PUBLISHED)])
+    published = [r.event for r in recorded if isinstance(r.event, PUBLISHED)]
+    messages = [outbox.Message.of_event(e) for e in published]
+    messages += await public(conn, [r.event for r in recorded if isinstance(r.event, ev.Event)])
+    await outbox.enqueue_messages(conn, messages)
 
 
 async def _notify(conn: Conn, *keys: str) -> None:
