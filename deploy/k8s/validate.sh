@@ -2,7 +2,7 @@
 # Offline validation of Verity's Kubernetes manifests and monitoring files (no cluster needed).
 #
 # Usage: deploy/k8s/validate.sh [--tools] [--only STAGES] [KUSTOMIZATION_DIR...]
-#   KUSTOMIZATION_DIR  what to build (default: deploy/k8s/overlays/dev deploy/k8s/overlays/prod)
+#   KUSTOMIZATION_DIR  what to build (default: deploy/k8s/overlays/dev, overlays/prod, examples)
 #   --tools            install the tools the stages need if missing, then exit
 #   --only STAGES      comma-separated subset of: kubernetes,schemas,checkov,monitoring,generated
 #                      (default: all; `kustomize build` always runs, except for monitoring alone)
@@ -89,7 +89,7 @@ while (($#)); do
   esac
   shift
 done
-((${#DIRS[@]})) || DIRS=("$HERE/overlays/dev" "$HERE/overlays/prod")
+((${#DIRS[@]})) || DIRS=("$HERE/overlays/dev" "$HERE/overlays/prod" "$HERE/examples")
 has() { [[ ,$STAGES, == *,$1,* ]]; }
 
 if ((TOOLS_ONLY)); then  # the tools the selected stages need

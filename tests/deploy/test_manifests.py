@@ -20,6 +20,7 @@ from types import ModuleType
 
 import pytest
 
+from contracts.public import PUBLIC_TOPICS
 from contracts.topics import ALL_TOPICS, dead_letter_topic
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -66,10 +67,13 @@ def require_tools(stages: str) -> None:
 
 @cache
 def built(overlay: str) -> str:
+    """`kustomize build` of an overlay, or of deploy/k8s/examples."""
     require_tools("kubernetes")  # kustomize
     tools = Path(os.environ.get("VERITY_TOOLS_DIR", ROOT / ".run" / "tools"))
     done = subprocess.run(
-        [str(tools / "bin" / "kustomize"), "build", str(K8S / "overlays" / overlay)],
+        [str(tools / "bin" / "kustomize"), "build", str(K8S / "overlays" / overlay)]
+        if overlay != "examples"
+        else [str(tools / "bin" / "kustomize"), "build", str(K8S / "examples")],
         capture_output=True,
         text=True,
         check=True,
@@ -103,7 +107,7 @@ def field(text: str, *keys: str) -> str | None:
 
 def copy_tree(tmp_path: Path) -> Path:
     """deploy/k8s's kustomizations in tmp_path (overlays refer to ../../base)."""
-    for part in ("base", "components", "overlays"):
+    for part in ("base", "components", "overlays", "examples"):
         shutil.copytree(K8S / part, tmp_path / part)
     return tmp_path
 
@@ -124,7 +128,8 @@ def test_overlays_pass_every_validator() -> None:
     assert "kubernetes: dev ok" in done.stderr
     assert "kubernetes: prod ok" in done.stderr
     assert "schemas: prod ok" in done.stderr
-    assert "checkov: dev prod ok" in done.stderr
+    assert "schemas: examples ok" in done.stderr  # per-team public events, other teams' users
+    assert "checkov: dev prod examples ok" in done.stderr
 
 
 def test_generated_files_are_current() -> None:
@@ -153,7 +158,7 @@ def test_group_table_matches_the_services() -> None:
 @pytest.mark.parametrize("overlay", ["dev", "prod"])
 def test_every_topic_and_dead_letter_topic_is_a_kafka_topic(overlay: str) -> None:
     groups = [g for per_service in generate.GROUPS.values() for g in per_service]
-    expected = set(ALL_TOPICS) | {dead_letter_topic(g) for g in groups}
+    expected = set(ALL_TOPICS) | {dead_letter_topic(g) for g in groups} | set(PUBLIC_TOPICS)
     topics = docs(overlay, "KafkaTopic")
     assert set(topics) == expected
     replicas, insync = ("1", "1") if overlay == "dev" else ("3", "2")
@@ -177,6 +182,23 @@ def test_each_service_has_a_user_that_may_do_what_routes_say() -> None:
             assert all((t, "Read") in allowed for t in topics)
         assert all((t, "Describe") in allowed for t in ALL_TOPICS)  # start-up topic check
         assert not any(op in {"Create", "Delete", "Alter", "All"} for _, op in allowed)
+        public_writes = {(t, "Write") for t in PUBLIC_TOPICS}
+        assert public_writes <= allowed if service == "intake" else not public_writes & allowed
+
+
+def test_per_team_public_events_grant_intake_creation_and_a_team_only_its_own_topics() -> None:
+    """deploy/k8s/examples: the prod overlay with per-team public events, and other teams'
+    users; neither consumer may read an internal topic."""
+    config = next(t for n, t in docs("examples", "ConfigMap").items() if "verity-config" in n)
+    assert field(config, "data", "VERITY_PUBLIC_EVENTS") == "per_team"
+    users = docs("examples", "KafkaUser")
+    assert "name: verity.public.team.\n        patternType: prefix" in users["verity-intake"]
+    assert "- Create" in users["verity-intake"]
+    team = f"team-{generate.EXAMPLE_TEAM}"
+    assert f"name: verity.public.team.{generate.EXAMPLE_TEAM}.\n" in users[team]
+    for reader in ("case-management", team):
+        assert not any(f"name: {t}\n" in users[reader] for t in ALL_TOPICS), reader
+        assert "- Write" not in users[reader]
 
 
 def test_services_run_against_strimzi_and_cloudnativepg() -> None:
