@@ -55,23 +55,24 @@ MediaType = Literal["audio", "video", "image"]
 
 
 class Detection(Item):
-    """A detect in a terminal state: exactly the item `GET /detect/{uuid}` returns then."""
+    """A detect in a terminal state: exactly the item `GET /detect/{uuid}` returns then.
+
+    Resemble's schema has `duration` and the metrics as values that are never null, so an item
+    without them leaves the key out (docs/api.md "Absent rather than null")."""
 
     uuid: Id
     media_type: MediaType
     status: Literal["completed", "failed"]
     filename: str = Field(description="redacted_<token>.<ext> in zero retention mode")
-    duration: float | None = Field(default=None, description="Seconds; absent for an image")
+    duration: float = r.absent("Seconds; absent for an image")
     analysed_seconds: float | None = Field(description="What was analysed (and billed)")
     created_at: datetime
     updated_at: datetime
     error_message: str | None = Field(description="Why a failed detect failed")
-    metrics: r.AudioMetrics | None = Field(default=None, description="The audio verdict")
-    image_metrics: r.VisualMetrics | None = Field(default=None, description="An image's verdict")
-    video_metrics: r.VisualMetrics | None = Field(
-        default=None, description="The verdict on a video's pictures"
-    )
-    watermark: r.Watermark | None = Field(default=None, description="When asked for")
+    metrics: r.AudioMetrics = r.absent("The audio verdict (audio, and a video's sound)")
+    image_metrics: r.VisualMetrics = r.absent("The image verdict")
+    video_metrics: r.VisualMetrics = r.absent("The verdict on a video's pictures")
+    watermark: r.Watermark = r.absent("The watermark analysis, when asked for")
     audio_source_tracing: r.SourceTracing | None = Field(
         description="The synthesizer family, only when the audio label is fake"
     )
@@ -93,7 +94,7 @@ class Detection(Item):
     file_deleted_at: datetime | None
     batch_uuid: Id | None = Field(description="The batch, for a detect of a batch")
     modality: Literal["audio", "video", "all"]
-    face_only: bool
+    face_only: bool = Field(description="Effective: true only for a video's analysed pictures")
     use_ood_detector: bool
     pipeline: str | None
     extra_params: dict[str, Any] = Field(description="Resemble's other request fields, as given")

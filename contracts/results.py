@@ -24,16 +24,10 @@ class Open(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
 
-def _no_default(schema: dict[str, Any]) -> None:
-    schema.pop("default", None)
-
-
 def absent(description: str, **constraints: Any) -> Any:
     """A key that may be left out (it reads as None here): not required, and, unless its type
-    says `| None`, never null either; the schema shows no default."""
-    return Field(
-        default=None, description=description, json_schema_extra=_no_default, **constraints
-    )
+    says `| None`, never null either (contracts/schemas.py leaves the default out)."""
+    return Field(default=None, description=description, **constraints)
 
 
 AudioLabel = Literal["fake", "real", "inconclusive"]

@@ -38,11 +38,29 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
+from pydantic_core import core_schema
+
 from contracts.compat import breaking_changes
 from contracts.public import PUBLIC_EVENTS, Item
 
 ROOT = Path(__file__).parent / "schemas"  # public/ and released/; tests point it elsewhere
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
+
+
+class _PublicSchema(GenerateJsonSchema):
+    """A key that may be missing but is never null (`results.absent`) is not required, and
+    shows no `default: null`: a consumer would read that as a value the key may have."""
+
+    def default_schema(self, schema: core_schema.WithDefaultSchema) -> JsonSchemaValue:
+        generated = super().default_schema(schema)
+        if generated.get("default", 0) is None and not _nullable(generated):
+            del generated["default"]
+        return generated
+
+
+def _nullable(schema: JsonSchemaValue) -> bool:
+    return schema.get("type") == "null" or any(_nullable(b) for b in schema.get("anyOf", ()))
 
 
 def build() -> dict[str, dict[str, Any]]:
@@ -56,7 +74,7 @@ def build() -> dict[str, dict[str, Any]]:
         file: {
             "$schema": DIALECT,
             "$id": f"urn:verity:schema:{name}:v{major}",
-            **model.model_json_schema(mode="serialization"),
+            **model.model_json_schema(mode="serialization", schema_generator=_PublicSchema),
         }
         for file, (model, name, major) in sorted(models.items())
     }

@@ -154,8 +154,9 @@ Mutation = Callable[[Schema], object]
 
 
 def def_behind(s: Schema, prop: str) -> Schema:
-    """The $def behind a nullable property (whatever contracts/results.py calls it)."""
-    ref = next(b["$ref"] for b in s["properties"][prop]["anyOf"] if "$ref" in b)
+    """The $def behind a property, nullable or not (whatever contracts/results.py calls it)."""
+    node = s["properties"][prop]
+    ref = node.get("$ref") or next(b["$ref"] for b in node["anyOf"] if "$ref" in b)
     found: Schema = s["$defs"][ref.rsplit("/", 1)[1]]
     return found
 

@@ -46,6 +46,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from contracts import events as ev
 from contracts import problems as p
+from contracts import public
 from contracts.events import DetectOptions
 from services.intake.api.options import (
     ALIASES,
@@ -187,70 +188,11 @@ class BatchItem(_Wire):
     refunded_cents: float = absent("[ours] reservations released and charges refunded")
 
 
-class AudioMetrics(_Wire):
-    """An audio verdict; `aggregated_score` and `consistency` are "" when inconclusive."""
+class DetectItem(public.Detection):
+    """One file's detect and its result (docs/api.md "The detect item"); once it is terminal,
+    the same item is published on Kafka (contracts/public.py, docs/events.md)."""
 
-    label: str = Field(description="fake, real or inconclusive")
-    score: list[str] = Field(description='One per frame_length window ("" without speech)')
-    consistency: str
-    aggregated_score: str
-    image: str = absent("The visualization PNG (a signed link)")
-
-
-class VisualMetrics(_Wire):
-    """An image or video verdict, with Resemble's tree of `children` (faces, frames, segments);
-    every level also carries `"certainty (%)"`, a string."""
-
-    type: str = absent("ImageAnalysis for an image")
-    label: str
-    conclusion: str = absent("The label, as Resemble also names it")
-    score: float
-    certainty: float = absent("0-1")
-    image: str = absent("The visualization PNG (a signed link)")
-    children: list[dict[str, Any]] = absent("Resemble's tree below this level")
-
-
-class DetectItem(_Wire):
-    """One file's detect and its result (docs/api.md "The detect item")."""
-
-    uuid: Uuid
-    media_type: ev.MediaType
-    status: Literal["processing", "completed", "failed"]
-    filename: str = Field(description="redacted_<token>.<ext> in zero retention mode")
-    duration: float = absent("Seconds")
-    analysed_seconds: float | None = Field(description="[ours] what was analysed (and billed)")
-    created_at: datetime
-    updated_at: datetime
-    error_message: str | None
-    metrics: AudioMetrics = absent("The audio verdict (audio, and a video's sound)")
-    image_metrics: VisualMetrics = absent("The image verdict")
-    video_metrics: VisualMetrics = absent("The video's pictures' verdict")
-    watermark: dict[str, Any] = absent("The watermark analysis, when asked for")
-    audio_source_tracing: dict[str, Any] | None = Field(
-        description="The synthesizer family, only when the audio label is fake"
-    )
-    intelligence: dict[str, Any] | None
-    identity_matches: list[dict[str, Any]] | None = Field(
-        description="Saved identities nearest the voice, with search_identity"
-    )
-    model: dict[str, Any] | None = Field(description="[ours] name, version and threshold")
-    segments: list[dict[str, Any]] | None = Field(description="[ours] time-aligned scores")
-    reasons: list[str] | None = Field(description="[ours] why a verdict is inconclusive")
-    visualize: bool
-    audio_source_tracing_enabled: bool
-    intelligence_enabled: bool
-    search_identity: bool
-    zero_retention_mode: bool
-    url: str | None = Field(description="The media while it is retained; null otherwise")
-    audio_url: str | None
-    media_deleted: bool
-    file_deleted_at: datetime | None
-    batch_uuid: Uuid | None = Field(description="The batch, for a detect of a batch")
-    modality: Literal["audio", "video", "all"]
-    face_only: bool = Field(description="Effective: true only for a video's analysed pictures")
-    use_ood_detector: bool
-    pipeline: str | None
-    extra_params: dict[str, Any] = Field(description="Resemble's other request fields, as given")
+    status: Literal["processing", "completed", "failed"]  # type: ignore[assignment]
 
 
 class Deleted(_Wire):
