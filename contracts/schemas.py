@@ -39,7 +39,6 @@ from pathlib import Path
 from typing import Any
 
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
-from pydantic_core import core_schema
 
 from contracts.compat import breaking_changes
 from contracts.public import PUBLIC_EVENTS, Item
@@ -52,7 +51,7 @@ class _PublicSchema(GenerateJsonSchema):
     """A key that may be missing but is never null (`results.absent`) is not required, and
     shows no `default: null`: a consumer would read that as a value the key may have."""
 
-    def default_schema(self, schema: core_schema.WithDefaultSchema) -> JsonSchemaValue:
+    def default_schema(self, schema: Any) -> JsonSchemaValue:  # a core WithDefaultSchema
         generated = super().default_schema(schema)
         if generated.get("default", 0) is None and not _nullable(generated):
             del generated["default"]
