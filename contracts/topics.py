@@ -34,6 +34,43 @@ ALL_TOPICS: tuple[str, ...] = (
 )
 
 
+# How the topics are laid out. A service that creates its topics uses PARTITIONS (the ceiling
+# of a group's parallelism); production's are Strimzi KafkaTopics with these replicas
+# (deploy/k8s/generate.py) and the broker's default retention, except for these two kinds.
+PARTITIONS = 6
+PRODUCTION_REPLICAS = 3
+MIN_INSYNC_REPLICAS = 2
+DLQ_RETENTION_MS = 30 * 24 * 3600 * 1000  # dead letters wait for a human: keep them a month
+# other teams' consumers may be down over a long weekend: a week of public events to catch up on
+PUBLIC_RETENTION_MS = 7 * 24 * 3600 * 1000
+
+# service -> {consumer group: topics it reads}. The services' own constants
+# (services/intake/app.py GROUPS, services/*/consumers.py) are checked against this table by
+# tests/deploy/test_manifests.py; the KafkaUsers' ACLs and the AsyncAPI document use it.
+GROUPS: dict[str, dict[str, tuple[str, ...]]] = {
+    "intake": {
+        "intake-account": (LEDGER,),
+        "intake-callbacks": (CALLBACKS,),
+        "intake-saga": (WALLET,),
+        "intake-results": (DETECT_RESULTS,),
+        "intake-voiceprints": (VOICEPRINTS,),
+        "intake-questions": (QUESTIONS,),
+    },
+    "wallet": {"wallet": (BATCHES, DETECT_RESULTS)},
+    "detector": {
+        "detector": (DETECT_REQUESTS,),
+        "detector-voiceprints": (VOICEPRINTS,),
+        "detector-questions": (QUESTIONS,),
+    },
+    "notifier": {"notifier": (BATCHES,)},
+}
+
+
+def group_of(service: str, topic: str) -> str:
+    """The consumer group in which `service` reads `topic`."""
+    return next(g for g, topics in GROUPS[service].items() if topic in topics)
+
+
 def dead_letter_topic(group_id: str) -> str:
     """Each consumer group has its own dead-letter topic, so one group's poison is its own."""
     return f"verity.dlq.{group_id}.v1"

@@ -19,8 +19,9 @@
   PrometheusRule (the rule file stays the one source; promtool checks and tests it).
 - `deploy/monitoring/grafana-dashboard.json`: the Grafana dashboard.
 
-The consumer groups are listed here (they live in each service's code, not in contracts/);
-tests/deploy/test_manifests.py checks them against the services' own constants.
+The consumer groups come from `contracts.topics.GROUPS` (tests/deploy/test_manifests.py checks
+that table against the services' own constants), the partitions, replicas and retentions from
+`contracts.topics` too, so this and the AsyncAPI document say the same.
 """
 
 from __future__ import annotations
@@ -41,49 +42,23 @@ if str(ROOT) not in sys.path:  # run as a script: make contracts/ and services/ 
 from contracts import public  # noqa: E402
 from contracts.topics import (  # noqa: E402
     ALL_TOPICS,
-    BATCHES,
-    CALLBACKS,
     DETECT_REQUESTS,
-    DETECT_RESULTS,
-    LEDGER,
-    QUESTIONS,
+    DLQ_RETENTION_MS,
+    GROUPS,
+    MIN_INSYNC_REPLICAS,
+    PARTITIONS,
+    PRODUCTION_REPLICAS,
+    PUBLIC_RETENTION_MS,
     ROUTES,
-    VOICEPRINTS,
-    WALLET,
     dead_letter_topic,
 )
-from services.common.settings import CommonSettings  # noqa: E402
 
 KAFKA_CLUSTER = "verity"  # the Strimzi Kafka resource (base/kafka/kafka.yaml)
-PARTITIONS: int = CommonSettings.model_fields["kafka_partitions"].default
-REPLICAS = 3  # prod; overlays/dev patches every KafkaTopic down to 1
-MIN_INSYNC = 2
-DLQ_RETENTION_MS = 30 * 24 * 3600 * 1000  # dead letters wait for a human: keep them a month
-# other teams' consumers may be down over a long weekend: a week of public events to catch up on
-PUBLIC_RETENTION_MS = 7 * 24 * 3600 * 1000
+REPLICAS = PRODUCTION_REPLICAS  # overlays/dev patches every KafkaTopic down to 1
+MIN_INSYNC = MIN_INSYNC_REPLICAS
 PUBLIC_PRODUCER = "intake"
 EXAMPLE_TEAM = "0123456789abcdef0123456789abcdef"  # replace with the team's uuid
 
-# service -> {consumer group: topics it reads}. The code's constants: services/intake/app.py
-# GROUPS, services/wallet/consumers.py, services/detector/consumers.py,
-# services/notifier/consumers.py.
-GROUPS: dict[str, dict[str, tuple[str, ...]]] = {
-    "intake": {
-        "intake-account": (LEDGER,),
-        "intake-callbacks": (CALLBACKS,),
-        "intake-saga": (WALLET,),
-        "intake-results": (DETECT_RESULTS,),
-        "intake-voiceprints": (VOICEPRINTS,),
-        "intake-questions": (QUESTIONS,),
-    },
-    "wallet": {"wallet": (BATCHES, DETECT_RESULTS)},
-    "detector": {
-        "detector": (DETECT_REQUESTS,),
-        "detector-voiceprints": (VOICEPRINTS,),
-        "detector-questions": (QUESTIONS,),
-    },
-    "notifier": {"notifier": (BATCHES,)},
-}
 # KEDA reads the detector group's lag on the detect requests (overlays scale on it).
 KEDA_USER = "verity-keda"
 KEDA_GROUP, KEDA_TOPIC = "detector", DETECT_REQUESTS
@@ -117,7 +92,7 @@ def check_groups() -> None:
         reads = {t for topics in groups.values() for t in topics}
         if reads != consumed(service):
             raise SystemExit(
-                f"generate.py GROUPS[{service!r}] reads {sorted(reads)}, but "
+                f"contracts.topics.GROUPS[{service!r}] reads {sorted(reads)}, but "
                 f"contracts.topics.ROUTES has it consume {sorted(consumed(service))}"
             )
     services = {r.producer for r in ROUTES.values()} | {

@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from contracts.topics import PARTITIONS
+
 
 class CommonSettings(BaseSettings):
     # an empty variable (`value: ""` in a manifest) means "not set", never "the empty path"
@@ -16,7 +18,7 @@ class CommonSettings(BaseSettings):
     database_url: str = "postgresql://verity@127.0.0.1:15432/verity"
     kafka_bootstrap: str = "127.0.0.1:19092"
     # Partitions of each topic when a service creates it: the ceiling of consumer parallelism.
-    kafka_partitions: int = 6
+    kafka_partitions: int = PARTITIONS
     # Whether services create missing topics at start-up. Off in Kubernetes, where Strimzi's
     # KafkaTopic resources own them (replicas, min.insync) and the users' ACLs forbid creating.
     kafka_manage_topics: bool = True
