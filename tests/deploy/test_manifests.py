@@ -191,6 +191,7 @@ def test_per_team_public_events_grant_intake_creation_and_a_team_only_its_own_to
     users; neither consumer may read an internal topic."""
     config = next(t for n, t in docs("examples", "ConfigMap").items() if "verity-config" in n)
     assert field(config, "data", "VERITY_PUBLIC_EVENTS") == "per_team"
+    assert field(config, "data", "VERITY_KAFKA_REPLICATION_FACTOR") == "3"  # min.insync is 2
     users = docs("examples", "KafkaUser")
     assert "name: verity.public.team.\n        patternType: prefix" in users["verity-intake"]
     assert "- Create" in users["verity-intake"]
