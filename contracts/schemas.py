@@ -47,7 +47,7 @@ ROOT = Path(__file__).parent / "schemas"  # public/ and released/; tests point i
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 
-class _PublicSchema(GenerateJsonSchema):
+class PublicSchemaGenerator(GenerateJsonSchema):
     """A key that may be missing but is never null (`results.absent`) is not required, and
     shows no `default: null`: a consumer would read that as a value the key may have."""
 
@@ -73,7 +73,7 @@ def build() -> dict[str, dict[str, Any]]:
         file: {
             "$schema": DIALECT,
             "$id": f"urn:verity:schema:{name}:v{major}",
-            **model.model_json_schema(mode="serialization", schema_generator=_PublicSchema),
+            **model.model_json_schema(mode="serialization", schema_generator=PublicSchemaGenerator),
         }
         for file, (model, name, major) in sorted(models.items())
     }

@@ -1,4 +1,4 @@
-"""The contracts: decoding, immutability, routing, and the generated AsyncAPI document."""
+"""The contracts: decoding, immutability, routing (the AsyncAPI document: test_asyncapi.py)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import json
 import pytest
 from pydantic import ValidationError
 
-from contracts import asyncapi_doc, topics
 from contracts import events as ev
+from contracts import topics
 from contracts.ids import new_id, normalize_id
 from contracts.problems import INSUFFICIENT_FUNDS, Problem
 
@@ -131,15 +131,6 @@ def test_partition_keys_keep_a_batch_together_and_spread_detects() -> None:
     )
     assert topics.route(failed) == (topics.DETECT_RESULTS, BATCH)
     assert topics.dead_letter_topic("wallet") == "verity.dlq.wallet.v1"
-
-
-def test_asyncapi_document_is_current() -> None:
-    committed = asyncapi_doc.DOCUMENT_PATH.read_text()
-    assert committed == asyncapi_doc.render(), "run `python -m contracts.asyncapi_doc`"
-    doc = json.loads(committed)
-    assert doc["asyncapi"].startswith("3.")
-    assert doc["channels"]["batches-v1"]["address"] == topics.BATCHES
-    assert "wallet.receive.BatchRequested" in doc["operations"]
 
 
 def test_problem_carries_both_envelopes() -> None:
